@@ -1,0 +1,302 @@
+"""Interlock: the registry of flows and contracts, and the composition root.
+
+    app = Interlock("acme")   # store from INTERLOCK_DATABASE_URL, default sqlite:///interlock.db
+
+    @app.flow(OrderShipped, owner="revops@acme.test", key="account_id")
+    async def note_in_crm(event: OrderShipped, ctx: Context) -> None: ...
+
+    await app.emit(OrderShipped(...), idempotency_key="shopify:1042")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import orjson
+
+from interlock.clock import SYSTEM_CLOCK, Clock
+from interlock.contracts import Contract
+from interlock.errors import ConfigurationError, ContractViolation
+from interlock.events import Event
+from interlock.flows import SLO, Flow, KeySpec, Retry, build_flow
+from interlock.ids import event_id, new_correlation_id
+from interlock.limits import Limits
+from interlock.steps import current_context
+from interlock.stores import DEFAULT_URL, open_store
+from interlock.stores.base import NewDelivery, NewEvent
+from interlock.stores.sqlite import SqliteStore
+from interlock.worker import Middleware, Worker, WorkerConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Interlock:
+    """One integration app: its flows, its contracts and its store."""
+
+    def __init__(
+        self,
+        name: str,
+        database_url: str | None = None,
+        *,
+        durability: str | None = None,
+        clock: Clock | None = None,
+        limits: Limits | None = None,
+    ) -> None:
+        self.name = name
+        self.database_url = database_url or os.environ.get("INTERLOCK_DATABASE_URL") or DEFAULT_URL
+        self.durability = durability or os.environ.get("INTERLOCK_DURABILITY") or "durable"
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self.limits = limits or Limits()
+        self.flows: dict[str, Flow] = {}
+        self.contracts: dict[str, type[Contract]] = {}
+        self.middleware: list[Middleware] = []
+        self._subscriptions: dict[str, list[Flow]] = {}
+        self._store: SqliteStore | None = None
+        self._store_lock = threading.Lock()
+        self._wakes: weakref.WeakSet[asyncio.Event] = weakref.WeakSet()
+
+    def __repr__(self) -> str:
+        return f"Interlock({self.name!r}, flows={len(self.flows)}, store={self.database_url!r})"
+
+    # -- the store ------------------------------------------------------------------
+    @property
+    def store(self) -> SqliteStore:
+        """The store, opened (and migrated) on first use."""
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    store = open_store(self.database_url, durability=self.durability)
+                    store.ensure_schema()
+                    self._store = store
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- declarations -----------------------------------------------------------------
+    def contract(self, cls: type[Contract]) -> type[Contract]:
+        """Register a contract so raw emits (CLI, API) of its event type validate against it."""
+        name = cls.event_type()
+        existing = self.contracts.get(name)
+        if existing is not None and existing is not cls and existing.__version__ > cls.__version__:
+            return cls
+        self.contracts[name] = cls
+        return cls
+
+    def flow(
+        self,
+        contract: type[Contract],
+        *,
+        owner: str,
+        system_of_record: str | None = None,
+        key: KeySpec = None,
+        idempotency: KeySpec = None,
+        slo: SLO | None = None,
+        retry: Retry | None = None,
+        on_dead: str = "block",
+        name: str | None = None,
+    ) -> Callable[[F], F]:
+        """Declare a flow reacting to ``contract`` events.
+
+        ``key`` (a field name or a callable) is the ordering key: deliveries with
+        the same key run one at a time in event order. ``idempotency`` makes a
+        second event with the same value a skipped duplicate. ``on_dead`` says
+        whether a dead-lettered delivery blocks its lane until an operator acts
+        (``"block"``, the default) or lets it continue (``"skip"``).
+
+        Async handlers run on the worker's event loop; plain functions run in a
+        thread pool and get a :class:`~interlock.steps.SyncContext`.
+        """
+
+        def register(handler: F) -> F:
+            flow = build_flow(
+                handler,
+                contract,
+                name=name,
+                owner=owner,
+                system_of_record=system_of_record,
+                key=key,
+                idempotency=idempotency,
+                retry=retry,
+                slo=slo,
+                on_dead=on_dead,
+            )
+            if flow.name in self.flows:
+                raise ConfigurationError(
+                    f"flow {flow.name!r} is declared twice; give one of them name=..."
+                )
+            self.flows[flow.name] = flow
+            self._subscriptions.setdefault(flow.event_type, []).append(flow)
+            self.contract(contract)
+            return handler
+
+        return register
+
+    # -- emitting ---------------------------------------------------------------------
+    def prepare(
+        self,
+        event: Contract,
+        *,
+        source: str = "api",
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        subject: str | None = None,
+        occurred_at: float | None = None,
+    ) -> NewEvent:
+        """Build the stored form of an event and its deliveries (validated, limits checked)."""
+        if not isinstance(event, Contract):
+            raise ConfigurationError(f"emit takes a Contract instance, got {type(event).__name__}")
+        now = self.clock.now()
+        data = event.model_dump(mode="json")
+        data_json = orjson.dumps(data)
+        self.limits.check("max_payload_bytes", len(data_json))
+        eid = event_id(now)
+        envelope = Event(
+            id=eid,
+            type=event.event_type(),
+            version=type(event).__version__,
+            source=source,
+            data=data,
+            subject=subject if subject is not None else event.subject(),
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id or new_correlation_id(),
+            causation_id=causation_id,
+            occurred_at=occurred_at if occurred_at is not None else now,
+            received_at=now,
+        )
+        deliveries = tuple(
+            NewDelivery(flow.name, flow.lane_of(event, eid), flow.idempotency_of(event))
+            for flow in self._subscriptions.get(envelope.type, ())
+        )
+        return NewEvent(envelope, data_json, deliveries)
+
+    def _in_flow_defaults(self, kwargs: dict[str, Any]) -> None:
+        ctx = current_context.get()
+        if ctx is None:
+            return
+        if kwargs.get("causation_id") is None:
+            kwargs["causation_id"] = ctx.event_id
+        if kwargs.get("correlation_id") is None:
+            kwargs["correlation_id"] = ctx.correlation_id
+
+    async def emit(
+        self,
+        event: Contract,
+        *,
+        source: str = "api",
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        subject: str | None = None,
+        occurred_at: float | None = None,
+    ) -> str:
+        """Store ``event`` durably with one delivery per subscribed flow; return its id.
+
+        Emitting the same ``(source, idempotency_key)`` again returns the first
+        event's id and creates nothing. Inside a flow, the new event is caused
+        by the current one and keeps its correlation id.
+        """
+        kwargs: dict[str, Any] = {
+            "source": source,
+            "idempotency_key": idempotency_key,
+            "correlation_id": correlation_id,
+            "causation_id": causation_id,
+            "subject": subject,
+            "occurred_at": occurred_at,
+        }
+        ctx = current_context.get()
+        if ctx is not None and idempotency_key is None and source == "api":
+            return await ctx.emit(event, subject=subject)
+        self._in_flow_defaults(kwargs)
+        if kwargs["causation_id"] is None:
+            kwargs.pop("causation_id")
+        item = self.prepare(event, **kwargs)
+        (result,) = await self.store.emit([item])
+        self._notify()
+        return result.event_id
+
+    def emit_sync(
+        self,
+        event: Contract,
+        *,
+        source: str = "api",
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        subject: str | None = None,
+        occurred_at: float | None = None,
+    ) -> str:
+        """The blocking twin of :meth:`emit`, for scripts and sync code."""
+        item = self.prepare(
+            event,
+            source=source,
+            idempotency_key=idempotency_key,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            subject=subject,
+            occurred_at=occurred_at,
+        )
+        (result,) = self.store.emit_sync([item])
+        self._notify_threadsafe()
+        return result.event_id
+
+    async def emit_many(
+        self,
+        events: Iterable[Contract | tuple[Contract, str | None]],
+        *,
+        source: str = "api",
+    ) -> list[str]:
+        """Emit many events in one transaction; items may be ``(event, idempotency_key)``."""
+        items = []
+        for entry in events:
+            event, key = entry if isinstance(entry, tuple) else (entry, None)
+            items.append(self.prepare(event, source=source, idempotency_key=key))
+        results = await self.store.emit(items)
+        self._notify()
+        return [r.event_id for r in results]
+
+    def parse(self, event_type: str, data: dict[str, Any], version: int | None = None) -> Contract:
+        """Validate raw ``data`` of ``event_type`` against its registered contract."""
+        cls = self.contracts.get(event_type)
+        if cls is None:
+            known = ", ".join(sorted(self.contracts)) or "none"
+            raise ContractViolation(
+                f"unknown event type {event_type!r} (this app knows: {known})"
+            )
+        return cls.load(data, version)
+
+    # -- workers ----------------------------------------------------------------------
+    def worker(self, config: WorkerConfig | None = None, **settings: Any) -> Worker:
+        """A worker for this app; ``settings`` override :class:`WorkerConfig` fields."""
+        if config is None:
+            config = WorkerConfig(**settings)
+        return Worker(self, config)
+
+    def _wake_event(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._wakes.add(event)
+        return event
+
+    def _forget_wake_event(self, event: asyncio.Event) -> None:
+        self._wakes.discard(event)
+
+    def _notify(self) -> None:
+        for event in list(self._wakes):
+            event.set()
+
+    def _notify_threadsafe(self) -> None:
+        # Workers in other threads/loops poll the store's data version; nothing to do here
+        # unless we share their loop.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._notify()

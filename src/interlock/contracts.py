@@ -1,0 +1,203 @@
+"""Contracts: typed, versioned event payloads.
+
+A contract is a frozen pydantic model that names its event and version::
+
+    class OrderShipped(Contract, event="order.shipped", version=2, subject="order_id"):
+        order_id: str
+        email: PII[str]
+        carrier: Literal["ups", "fedex", "dhl"]
+
+    @OrderShipped.upcaster(from_version=1)
+    def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "carrier": data.pop("shipper", "ups")}
+
+Fields marked ``PII[...]`` are redacted wherever interlock writes text a
+person may read (logs, attempt reasons, dead-letter contexts). Events stored
+under an older version are upcast through the registered functions before a
+flow sees them, so a flow always sees one shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from interlock.errors import ConfigurationError, ContractViolation
+
+T = TypeVar("T")
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class PIIMarker:
+    """Annotation metadata marking a field as personal data."""
+
+    def __repr__(self) -> str:
+        return "PII"
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["x-pii"] = True
+        return json_schema
+
+
+PII = Annotated[T, PIIMarker()]
+"""Mark a contract field as personal data: ``email: PII[str]``."""
+
+
+class Contract(BaseModel):
+    """Base class of every event contract. Instances are immutable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    __event__: ClassVar[str] = ""
+    __version__: ClassVar[int] = 1
+    __subject__: ClassVar[str | None] = None
+    __upcasters__: ClassVar[dict[int, Upcaster]] = {}
+
+    def __init_subclass__(
+        cls,
+        *,
+        event: str | None = None,
+        version: int | None = None,
+        subject: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if event is not None:
+            if not event or event.strip() != event or " " in event:
+                raise ConfigurationError(
+                    f"contract {cls.__name__}: event name {event!r} must be a non-empty "
+                    "dotted name such as 'order.shipped'"
+                )
+            cls.__event__ = event
+        if version is not None:
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                raise ConfigurationError(
+                    f"contract {cls.__name__}: version must be an integer >= 1, got {version!r}"
+                )
+            cls.__version__ = version
+        if subject is not None:
+            cls.__subject__ = subject
+        cls.__upcasters__ = {}
+
+    # -- identity ---------------------------------------------------------------
+    @classmethod
+    def event_type(cls) -> str:
+        if not cls.__event__:
+            raise ConfigurationError(
+                f"contract {cls.__name__} declares no event name: "
+                f"write `class {cls.__name__}(Contract, event='thing.happened')`"
+            )
+        return cls.__event__
+
+    def subject(self) -> str | None:
+        """The business id this event is about, e.g. ``order:1042``, if the contract names one."""
+        field = type(self).__subject__
+        if field is None:
+            return None
+        value = getattr(self, field)
+        prefix = type(self).event_type().split(".", 1)[0]
+        return f"{prefix}:{value}"
+
+    # -- versions ---------------------------------------------------------------
+    @classmethod
+    def upcaster(cls, *, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register a function turning version ``from_version`` data into ``from_version + 1``."""
+        if from_version < 1 or from_version >= cls.__version__:
+            raise ConfigurationError(
+                f"contract {cls.__name__} is version {cls.__version__}: an upcaster must start "
+                f"from a version between 1 and {cls.__version__ - 1}, not {from_version}"
+            )
+
+        def register(fn: Upcaster) -> Upcaster:
+            cls.__upcasters__[from_version] = fn
+            return fn
+
+        return register
+
+    @classmethod
+    def upcast(cls, data: dict[str, Any], version: int) -> dict[str, Any]:
+        """Bring ``data`` stored under ``version`` up to this contract's version."""
+        if version > cls.__version__:
+            raise ContractViolation(
+                f"{cls.event_type()} v{version} is newer than the code's v{cls.__version__}: "
+                "deploy the newer contract before delivering these events"
+            )
+        for v in range(version, cls.__version__):
+            fn = cls.__upcasters__.get(v)
+            if fn is None:
+                raise ContractViolation(
+                    f"{cls.event_type()}: no upcaster from v{v} to v{v + 1}; register one with "
+                    f"@{cls.__name__}.upcaster(from_version={v})"
+                )
+            data = fn(dict(data))
+        return data
+
+    @classmethod
+    def load(cls: type[C], data: dict[str, Any], version: int | None = None) -> C:
+        """Validate stored or incoming ``data`` (upcasting older versions) into a contract."""
+        if version is not None and version != cls.__version__:
+            data = cls.upcast(data, version)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise contract_violation(cls, exc) from None
+
+    # -- PII and schema -----------------------------------------------------------
+    @classmethod
+    def pii_paths(cls) -> list[tuple[str, ...]]:
+        """Paths of PII-marked fields, nested contracts included."""
+        return list(_pii_paths(cls, ()))
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """JSON Schema of this contract, with ``x-interlock-event``/``-version`` and ``x-pii``."""
+        schema = cls.model_json_schema()
+        schema["x-interlock-event"] = cls.__event__
+        schema["x-interlock-version"] = cls.__version__
+        return schema
+
+
+C = TypeVar("C", bound=Contract)
+
+
+def contract_violation(cls: type[BaseModel], exc: ValidationError) -> ContractViolation:
+    """A readable ContractViolation that names fields but never echoes input values."""
+    errors: list[dict[str, object]] = []
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        errors.append({"field": loc, "type": err["type"], "message": err["msg"]})
+        parts.append(f"{loc}: {err['msg']}")
+    name = getattr(cls, "__event__", "") or cls.__name__
+    return ContractViolation(f"{name} payload is invalid: " + "; ".join(parts), errors=errors)
+
+
+def _is_pii(metadata: list[Any]) -> bool:
+    return any(isinstance(m, PIIMarker) for m in metadata)
+
+
+def _nested_models(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    if get_origin(annotation) is not None:
+        for arg in get_args(annotation):
+            yield from _nested_models(arg)
+
+
+def _pii_paths(model: type[BaseModel], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        if _is_pii(info.metadata):
+            yield path
+            continue
+        for nested in _nested_models(info.annotation):
+            if len(prefix) < 8:
+                yield from _pii_paths(nested, path)

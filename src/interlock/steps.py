@@ -1,0 +1,327 @@
+"""The flow's view of the runtime: checkpointed steps, durable sleeps and waits.
+
+A retried delivery runs its handler again from the top; every ``ctx.step``
+that completed before returns its recorded result instead of running again.
+Sleeps and waits are steps too: the delivery is parked in the store (not in
+a worker) and resumes when its time comes or its event arrives, even after a
+restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import orjson
+import structlog
+from pydantic import BaseModel
+
+from interlock.contracts import Contract
+from interlock.durations import Duration, seconds
+from interlock.errors import ConfigurationError, Permanent
+from interlock.events import Event
+from interlock.limits import Limits
+from interlock.redaction import Redactor
+
+if TYPE_CHECKING:
+    from interlock.clock import Clock
+    from interlock.stores.base import Claimed, Store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound=Contract)
+EmitFn = Callable[..., Awaitable[str]]
+
+current_context: ContextVar[Context | None] = ContextVar("interlock_context", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class WaitRequest:
+    step: str
+    event_type: str
+    match: dict[str, Any]
+    deadline: float | None
+
+
+class Suspend(BaseException):  # noqa: N818 - control flow, not an error
+    """Parks the delivery: until ``until`` (a sleep) or until an event arrives (a wait).
+
+    A BaseException so that a flow's ``except Exception`` cannot swallow it.
+    """
+
+    def __init__(self, until: float | None, wait: WaitRequest | None = None) -> None:
+        super().__init__("suspended")
+        self.until = until
+        self.wait = wait
+
+
+def encode_result(value: Any) -> bytes:
+    """JSON for a step result; pydantic models and dataclasses are supported."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class Context:
+    """Passed to every async flow handler as its second argument."""
+
+    def __init__(
+        self,
+        *,
+        claimed: Claimed,
+        flow: str,
+        store: Store,
+        clock: Clock,
+        limits: Limits,
+        redactor: Redactor,
+        emit: EmitFn,
+    ) -> None:
+        self._claimed = claimed
+        self._store = store
+        self._clock = clock
+        self._limits = limits
+        self._redactor = redactor
+        self._emit = emit
+        self._seen: dict[str, int] = {}
+        self._recorded = dict(claimed.steps)
+        self._new_steps = 0
+        self._log: Any = None
+        self.flow = flow
+        self.event: Event = claimed.event
+
+    # -- identity -----------------------------------------------------------------
+    @property
+    def delivery_id(self) -> int:
+        return self._claimed.delivery_id
+
+    @property
+    def event_id(self) -> str:
+        return self._claimed.event.id
+
+    @property
+    def correlation_id(self) -> str:
+        return self._claimed.event.correlation_id
+
+    @property
+    def attempt(self) -> int:
+        """1 on the first run of this delivery, 2 on the first retry, and so on."""
+        return self._claimed.runs + 1
+
+    @property
+    def log(self) -> Any:
+        """A structlog logger bound to this delivery; PII values of the event are redacted."""
+        if self._log is None:
+            redactor = self._redactor
+
+            def redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+                return {k: redactor.value(v) for k, v in event_dict.items()}
+
+            processors = [redact, *structlog.get_config()["processors"]]
+            self._log = structlog.wrap_logger(None, processors=processors).bind(
+                flow=self.flow,
+                event_id=self.event_id,
+                delivery_id=self.delivery_id,
+                correlation_id=self.correlation_id,
+            )
+        return self._log
+
+    # -- steps --------------------------------------------------------------------
+    def _unique(self, name: str) -> str:
+        if not name or not isinstance(name, str):
+            raise ConfigurationError(f"a step needs a non-empty name, got {name!r}")
+        n = self._seen.get(name, 0) + 1
+        self._seen[name] = n
+        return name if n == 1 else f"{name}#{n}"
+
+    def step_key(self, name: str) -> str:
+        """The stable idempotency key for step ``name``: the same on every retry and replay."""
+        raw = f"{self.event_id}/{self.flow}/{name}".encode()
+        return "il_" + hashlib.sha256(raw).hexdigest()[:40]
+
+    async def _record(self, name: str, value: Any) -> Any:
+        self._new_steps += 1
+        self._limits.check("max_steps_per_delivery", len(self._recorded) + 1)
+        try:
+            encoded = encode_result(value)
+        except TypeError as exc:
+            raise Permanent(
+                f"step {name!r} returned a value that cannot be stored as JSON ({exc}); "
+                "return a dict, list, str, number, bool, None or a pydantic model"
+            ) from None
+        self._limits.check("max_step_result_bytes", len(encoded))
+        await self._store.record_step(
+            self.delivery_id, self._claimed.fence, name, encoded, self._clock.now()
+        )
+        decoded = orjson.loads(encoded)
+        self._recorded[name] = decoded
+        return decoded
+
+    async def step(
+        self, name: str, fn: Callable[P, Awaitable[R]] | Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> Any:
+        """Run ``fn(*args, **kwargs)`` once per delivery and checkpoint its JSON result.
+
+        On a retry or replay the recorded result is returned without calling
+        ``fn``. The returned value is always the JSON form (tuples become
+        lists, models become dicts), the same on the first run and on replays.
+        A plain function runs inline on the event loop: wrap blocking I/O in
+        ``asyncio.to_thread`` or use an async client.
+        """
+        unique = self._unique(name)
+        if unique in self._recorded:
+            return self._recorded[unique]
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return await self._record(unique, result)
+
+    async def sleep(self, duration: Duration, *, name: str | None = None) -> None:
+        """Sleep durably: the delivery is parked and resumes after ``duration``, even across
+        restarts. Its lane (ordering key) stays behind it while it sleeps."""
+        await self._sleep(lambda now: now + seconds(duration), name or "sleep")
+
+    async def sleep_until(self, when: float | datetime, *, name: str | None = None) -> None:
+        """Sleep durably until ``when`` (epoch seconds or an aware datetime)."""
+        target = when.timestamp() if isinstance(when, datetime) else float(when)
+        await self._sleep(lambda _: target, name or "sleep")
+
+    async def _sleep(self, until_of: Callable[[float], float], name: str) -> None:
+        unique = self._unique(name)
+        now = self._clock.now()
+        recorded = self._recorded.get(unique)
+        if recorded is None:
+            recorded = await self._record(unique, {"until": until_of(now)})
+        until = float(recorded["until"])
+        if now < until:
+            raise Suspend(until)
+
+    async def wait_for_event(
+        self,
+        event_type: type[C],
+        *,
+        match: dict[str, Any] | None = None,
+        timeout: Duration | None = None,
+        name: str | None = None,
+    ) -> C | None:
+        """Park until an ``event_type`` event whose fields equal ``match`` arrives.
+
+        Returns the event, or ``None`` when ``timeout`` passes first. Only events
+        received after the flow reached this wait count. ``match`` keys may be
+        dotted paths into the payload (``{"customer.id": "c_1"}``).
+        """
+        unique = self._unique(name or f"wait:{event_type.event_type()}")
+        if unique in self._recorded:
+            value = self._recorded[unique]
+            if value is None:
+                return None
+            cloud = value["event"]
+            return event_type.load(cloud["data"], int(cloud.get("interlockversion", 1)))
+        deadline = None if timeout is None else self._clock.now() + seconds(timeout)
+        raise Suspend(
+            deadline,
+            WaitRequest(unique, event_type.event_type(), dict(match or {}), deadline),
+        )
+
+    async def emit(
+        self, event: Contract, *, idempotency_key: str | None = None, subject: str | None = None
+    ) -> str:
+        """Emit a follow-up event: caused by this one, with its correlation id. Without an
+        explicit ``idempotency_key`` one is derived from this delivery, so a retry does not
+        emit twice."""
+        unique = self._unique(f"emit:{event.event_type()}")
+        key = idempotency_key or self.step_key(unique)
+        return await self._emit(
+            event,
+            source=f"flow:{self.flow}",
+            idempotency_key=key,
+            correlation_id=self.correlation_id,
+            causation_id=self.event_id,
+            subject=subject,
+        )
+
+
+class SyncContext:
+    """The context handed to plain (``def``) flow handlers, which run in a thread pool.
+
+    Same methods as :class:`Context`, blocking instead of awaitable.
+    """
+
+    def __init__(self, ctx: Context, loop: asyncio.AbstractEventLoop) -> None:
+        self._ctx = ctx
+        self._loop = loop
+
+    def _wait(self, coro: Awaitable[R]) -> R:
+        async def run() -> R:
+            token = current_context.set(self._ctx)
+            try:
+                return await coro
+            finally:
+                current_context.reset(token)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result()
+
+    @property
+    def delivery_id(self) -> int:
+        return self._ctx.delivery_id
+
+    @property
+    def event_id(self) -> str:
+        return self._ctx.event_id
+
+    @property
+    def correlation_id(self) -> str:
+        return self._ctx.correlation_id
+
+    @property
+    def attempt(self) -> int:
+        return self._ctx.attempt
+
+    @property
+    def log(self) -> Any:
+        return self._ctx.log
+
+    def step_key(self, name: str) -> str:
+        return self._ctx.step_key(name)
+
+    def step(self, name: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Run ``fn`` once per delivery (in this thread) and checkpoint its result."""
+        unique = self._ctx._unique(name)
+        if unique in self._ctx._recorded:
+            return self._ctx._recorded[unique]
+        result = fn(*args, **kwargs)
+        return self._wait(self._ctx._record(unique, result))
+
+    def sleep(self, duration: Duration, *, name: str | None = None) -> None:
+        self._wait(self._ctx.sleep(duration, name=name))
+
+    def sleep_until(self, when: float | datetime, *, name: str | None = None) -> None:
+        self._wait(self._ctx.sleep_until(when, name=name))
+
+    def wait_for_event(
+        self,
+        event_type: type[C],
+        *,
+        match: dict[str, Any] | None = None,
+        timeout: Duration | None = None,
+        name: str | None = None,
+    ) -> C | None:
+        return self._wait(
+            self._ctx.wait_for_event(event_type, match=match, timeout=timeout, name=name)
+        )
+
+    def emit(
+        self, event: Contract, *, idempotency_key: str | None = None, subject: str | None = None
+    ) -> str:
+        return self._wait(self._ctx.emit(event, idempotency_key=idempotency_key, subject=subject))

@@ -1,0 +1,221 @@
+"""The store seam: everything durable goes through this protocol.
+
+Stores take and return frozen dataclasses. Write operations are async and
+group-committed by the implementation; reads used by the CLI and operator
+surfaces are plain synchronous calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from interlock.events import Event
+
+DeliveryStatus = Literal["queued", "pending", "running", "waiting", "succeeded", "dead", "skipped"]
+OutcomeKind = Literal["succeeded", "retry", "dead", "sleep", "wait", "released"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    flow: str
+    lane: str
+    idem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    event: Event
+    data_json: bytes
+    deliveries: tuple[NewDelivery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EmitResult:
+    event_id: str
+    created: bool
+    deliveries: int = 0
+    woke: int = 0  # waits satisfied by this event
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery leased to a worker, with what it needs to run."""
+
+    delivery_id: int
+    flow: str
+    lane: str
+    fence: int
+    attempts: int
+    runs: int
+    chain: int
+    first_attempt_at: float
+    event: Event
+    steps: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WaitSpec:
+    step: str
+    event_type: str
+    match: dict[str, Any]
+    deadline: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one run of a delivery ended."""
+
+    delivery_id: int
+    fence: int
+    flow: str
+    lane: str
+    kind: OutcomeKind
+    started_at: float
+    finished_at: float
+    error_class: str | None = None
+    reason: str | None = None
+    delay: float | None = None
+    due_at: float | None = None
+    counts: bool = False
+    skip_lane: bool = False  # dead with on_dead="skip": let the lane continue
+    wait: WaitSpec | None = None
+    context: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    id: int
+    event_id: str
+    event_type: str
+    flow: str
+    lane: str
+    status: str
+    attempts: int
+    runs: int
+    chain: int
+    created_at: float
+    due_at: float | None
+    finished_at: float | None
+    error_class: str | None
+    reason: str | None
+    context: dict[str, Any] | None = None
+    subject: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    delivery_id: int
+    number: int
+    chain: int
+    worker: str | None
+    started_at: float
+    finished_at: float
+    outcome: str
+    error_class: str | None
+    reason: str | None
+    delay: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StepRow:
+    delivery_id: int
+    name: str
+    result: Any
+    recorded_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    at: float
+    actor: str
+    action: str
+    target: str
+    reason: str
+    detail: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Everything known about a set of events: the answer to "what happened to X?"."""
+
+    events: list[Event]
+    deliveries: list[DeliveryRow]
+    attempts: list[AttemptRow]
+    steps: list[StepRow]
+    audit: list[AuditRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadFilter:
+    ids: tuple[int, ...] = ()
+    flow: str | None = None
+    since: float | None = None
+    error_class: str | None = None
+    limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    events: int
+    by_status: dict[str, int]
+    attempts: int
+    retries: int
+    oldest_due_lag: float | None
+
+
+class Store(Protocol):
+    """Durable state of one interlock app."""
+
+    url: str
+
+    def upgrade(self) -> list[str]: ...
+
+    def schema_version(self) -> int: ...
+
+    async def emit(self, items: list[NewEvent]) -> list[EmitResult]: ...
+
+    async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[Claimed]: ...
+
+    async def record_step(
+        self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
+    ) -> None: ...
+
+    async def settle(
+        self, outcome: Outcome, *, worker: str, chain: bool, now: float, lease: float
+    ) -> Claimed | None: ...
+
+    async def heartbeat(
+        self, worker: str, leases: list[tuple[int, int]], until: float
+    ) -> list[int]: ...
+
+    def wakeup_token(self) -> int: ...
+
+    def next_due_at(self) -> float | None: ...
+
+    def get_event(self, event_id: str) -> Event: ...
+
+    def list_events(
+        self, *, type: str | None = None, limit: int = 50, before_seq: int | None = None
+    ) -> list[Event]: ...
+
+    def trace(self, query: str) -> Trace: ...
+
+    def list_dead(self, selection: DeadFilter) -> list[DeliveryRow]: ...
+
+    def get_delivery(self, delivery_id: int) -> DeliveryRow: ...
+
+    async def replay(
+        self, ids: list[int], *, actor: str, reason: str, now: float
+    ) -> list[int]: ...
+
+    async def discard(
+        self, ids: list[int], *, actor: str, reason: str, now: float
+    ) -> list[int]: ...
+
+    def list_audit(self, limit: int = 100) -> list[AuditRow]: ...
+
+    def stats(self, now: float) -> Stats: ...
+
+    def close(self) -> None: ...

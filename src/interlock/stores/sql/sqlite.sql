@@ -1,0 +1,174 @@
+-- Named queries of the SQLite store. Each block starts with `-- name: NAME`.
+
+-- name: insert-event
+INSERT INTO events (id, type, version, source, subject, idempotency_key, correlation_id,
+                    causation_id, occurred_at, received_at, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (source, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING seq;
+
+-- name: find-event-by-idempotency
+SELECT id FROM events WHERE source = ? AND idempotency_key = ?;
+
+-- name: lane-push
+INSERT INTO lanes (flow, lane, depth) VALUES (?, ?, 1)
+ON CONFLICT (flow, lane) DO UPDATE SET depth = depth + 1
+RETURNING depth;
+
+-- name: lane-pop
+UPDATE lanes SET depth = depth - 1 WHERE flow = ? AND lane = ? RETURNING depth;
+
+-- name: lane-delete
+DELETE FROM lanes WHERE flow = ? AND lane = ? AND depth <= 0;
+
+-- name: find-delivery-by-idempotency
+SELECT id FROM deliveries WHERE flow = ? AND idem = ?;
+
+-- name: insert-delivery
+INSERT INTO deliveries (event_seq, flow, lane, idem, status, due_at, created_at, reason)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: wait-types
+SELECT DISTINCT event_type FROM waits;
+
+-- name: waits-for-type
+SELECT delivery_id, step, match FROM waits WHERE event_type = ?;
+
+-- name: wake-waiter
+UPDATE deliveries SET status = 'pending', due_at = ? WHERE id = ? AND status = 'waiting';
+
+-- name: delete-wait
+DELETE FROM waits WHERE delivery_id = ?;
+
+-- name: insert-step
+INSERT INTO steps (delivery_id, name, result, recorded_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (delivery_id, name) DO NOTHING;
+
+-- name: due
+SELECT id, status FROM deliveries
+WHERE due_at IS NOT NULL AND due_at <= ?
+ORDER BY due_at
+LIMIT ?;
+
+-- name: lease
+UPDATE deliveries
+SET status = 'running', fence = fence + 1, worker = ?, due_at = ?,
+    first_attempt_at = coalesce(first_attempt_at, ?)
+WHERE id = ?
+RETURNING id, event_seq, flow, lane, fence, attempts, runs, chain, first_attempt_at;
+
+-- name: wait-of
+SELECT step FROM waits WHERE delivery_id = ?;
+
+-- name: event-by-seq
+SELECT seq, id, type, version, source, subject, idempotency_key, correlation_id, causation_id,
+       occurred_at, received_at, data
+FROM events WHERE seq = ?;
+
+-- name: steps-of
+SELECT name, result FROM steps WHERE delivery_id = ?;
+
+-- name: check-fence
+SELECT 1 FROM deliveries WHERE id = ? AND fence = ? AND status = 'running';
+
+-- name: finish
+UPDATE deliveries
+SET status = ?, due_at = NULL, worker = NULL, finished_at = ?, runs = runs + 1,
+    attempts = attempts + ?, error_class = ?, reason = ?, context = ?, blocking = ?
+WHERE id = ? AND fence = ? AND status = 'running';
+
+-- name: reschedule
+UPDATE deliveries
+SET status = ?, due_at = ?, worker = NULL, runs = runs + ?, attempts = attempts + ?,
+    error_class = ?, reason = ?
+WHERE id = ? AND fence = ? AND status = 'running';
+
+-- name: insert-attempt
+INSERT INTO attempts (delivery_id, number, chain, worker, started_at, finished_at, outcome,
+                      error_class, reason, delay)
+SELECT id, runs, chain, ?, ?, ?, ?, ?, ?, ? FROM deliveries WHERE id = ?;
+
+-- name: insert-wait
+INSERT OR REPLACE INTO waits (delivery_id, step, event_type, match, registered_at, deadline)
+VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: next-in-lane
+SELECT id FROM deliveries WHERE flow = ? AND lane = ? AND status = 'queued' ORDER BY id LIMIT 1;
+
+-- name: promote
+UPDATE deliveries SET status = 'pending', due_at = ? WHERE id = ?;
+
+-- name: heartbeat
+UPDATE deliveries SET due_at = ? WHERE id = ? AND fence = ? AND status = 'running' AND worker = ?;
+
+-- name: next-due
+SELECT min(due_at) FROM deliveries WHERE due_at IS NOT NULL;
+
+-- name: event-by-id
+SELECT seq, id, type, version, source, subject, idempotency_key, correlation_id, causation_id,
+       occurred_at, received_at, data
+FROM events WHERE id = ?;
+
+-- name: events-by-subject
+SELECT seq, id, type, version, source, subject, idempotency_key, correlation_id, causation_id,
+       occurred_at, received_at, data
+FROM events WHERE subject = ? OR subject LIKE ? ESCAPE '\' ORDER BY seq LIMIT 500;
+
+-- name: events-by-correlation
+SELECT seq, id, type, version, source, subject, idempotency_key, correlation_id, causation_id,
+       occurred_at, received_at, data
+FROM events WHERE correlation_id = ? ORDER BY seq LIMIT 500;
+
+-- name: delivery-columns
+SELECT d.id, e.id, e.type, d.flow, d.lane, d.status, d.attempts, d.runs, d.chain, d.created_at,
+       d.due_at, d.finished_at, d.error_class, d.reason, d.context, e.subject
+FROM deliveries d JOIN events e ON e.seq = d.event_seq
+
+-- name: attempts-of
+SELECT delivery_id, number, chain, worker, started_at, finished_at, outcome, error_class,
+       reason, delay
+FROM attempts WHERE delivery_id = ? ORDER BY id;
+
+-- name: step-rows-of
+SELECT delivery_id, name, result, recorded_at FROM steps WHERE delivery_id = ? ORDER BY recorded_at, name;
+
+-- name: delivery-for-replay
+SELECT id, flow, lane, status, blocking FROM deliveries WHERE id = ?;
+
+-- name: replay-delivery
+UPDATE deliveries
+SET status = ?, due_at = ?, attempts = 0, chain = chain + 1, first_attempt_at = NULL,
+    finished_at = NULL, error_class = NULL, reason = NULL, context = NULL, blocking = 0
+WHERE id = ? AND status = 'dead';
+
+-- name: discard-delivery
+UPDATE deliveries SET status = 'skipped', due_at = NULL, reason = ?, finished_at = ?, blocking = 0
+WHERE id = ? AND status = 'dead';
+
+-- name: insert-audit
+INSERT INTO audit (at, actor, action, target, reason, detail) VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: list-audit
+SELECT id, at, actor, action, target, reason, detail FROM audit ORDER BY id DESC LIMIT ?;
+
+-- name: audit-for-target
+SELECT id, at, actor, action, target, reason, detail FROM audit WHERE target = ? ORDER BY id;
+
+-- name: count-events
+SELECT count(*) FROM events;
+
+-- name: count-by-status
+SELECT status, count(*) FROM deliveries GROUP BY status;
+
+-- name: count-attempts
+SELECT count(*), coalesce(sum(outcome = 'retry'), 0) FROM attempts;
+
+-- name: oldest-due
+SELECT min(due_at) FROM deliveries WHERE status = 'pending' AND due_at <= ?;
+
+-- name: expire-lease
+UPDATE deliveries
+SET runs = runs + 1, attempts = attempts + 1, error_class = 'retryable',
+    reason = 'lease expired: worker ' || coalesce(worker, '?') || ' stopped heartbeating (crashed, killed or paused)'
+WHERE id = ?
+RETURNING worker, reason;

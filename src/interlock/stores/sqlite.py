@@ -1,0 +1,606 @@
+"""SqliteStore: the embedded default. One file, WAL mode, group-committed writes.
+
+Durability profiles:
+
+* ``durable`` (default) — ``synchronous=FULL``: an acknowledged write survives
+  power loss, not only a process crash.
+* ``fast`` — ``synchronous=NORMAL``: in WAL mode a process crash loses nothing,
+  but a power loss or OS crash can lose the transactions committed since the
+  last checkpoint (at most ``wal_autocheckpoint`` pages, 1,000 by default,
+  roughly the last second of work under load).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from interlock.errors import ConfigurationError, LeaseLost, NotFound, StoreCorrupt
+from interlock.events import Event
+from interlock.stores.base import (
+    AttemptRow,
+    AuditRow,
+    Claimed,
+    DeadFilter,
+    DeliveryRow,
+    EmitResult,
+    NewEvent,
+    Outcome,
+    Stats,
+    StepRow,
+    Trace,
+)
+from interlock.stores.sql import migrations, queries
+from interlock.stores.writer import GroupCommitWriter, map_sqlite_error
+
+Q = queries("sqlite")
+DURABILITY = {"durable": "FULL", "fast": "NORMAL"}
+_TERMINAL = ("succeeded", "dead", "skipped")
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///relative.db`` or ``sqlite:////absolute.db`` → a file path."""
+    if not url.startswith("sqlite:///"):
+        raise ConfigurationError(
+            f"not a SQLite URL: {url!r} (write sqlite:///relative/path.db or sqlite:////abs/path.db)"
+        )
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    if not path or path == ":memory:":
+        raise ConfigurationError(
+            "interlock needs a SQLite file (durability, several processes); "
+            "an in-memory database is not supported"
+        )
+    return path
+
+
+class SqliteStore:
+    """The embedded store. Safe for several processes on one machine."""
+
+    def __init__(self, url: str, *, durability: str = "durable", busy_timeout: float = 10.0) -> None:
+        if durability not in DURABILITY:
+            raise ConfigurationError(
+                f"durability must be one of {', '.join(DURABILITY)}, not {durability!r}"
+            )
+        self.url = url
+        self.path = sqlite_path(url)
+        self.durability = durability
+        self._busy_ms = int(busy_timeout * 1000)
+        self._local = threading.local()
+        self._writer = GroupCommitWriter(self._connect, url)
+
+    # -- connections ----------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        parent = Path(self.path).parent
+        if not parent.exists():
+            raise ConfigurationError(f"{self.url}: folder {parent} does not exist")
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
+            )
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+            # WAL: readers never block the writer, and one fsync per commit.
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreCorrupt(f"{self.url}: cannot switch to WAL mode (got {mode})")
+            conn.execute(f"PRAGMA synchronous = {DURABILITY[self.durability]}")
+            # Keep the lookup pages of a large backlog in memory (64 MiB).
+            conn.execute("PRAGMA cache_size = -65536")
+            conn.execute("PRAGMA temp_store = MEMORY")
+        except sqlite3.Error as exc:
+            raise map_sqlite_error(exc, self.url) from None
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _read(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        try:
+            return self._reader().execute(sql, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise map_sqlite_error(exc, self.url) from None
+
+    def close(self) -> None:
+        self._writer.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- schema ---------------------------------------------------------------------
+    def schema_version(self) -> int:
+        return int(self._read("PRAGMA user_version")[0][0])
+
+    def upgrade(self) -> list[str]:
+        """Apply pending migrations; safe to run from several processes at once."""
+        return list(self._writer.call(_upgrade, self.url))
+
+    def ensure_schema(self) -> None:
+        known = migrations("sqlite")[-1].version
+        current = self.schema_version()
+        if current < known:
+            self.upgrade()
+        elif current > known:
+            raise StoreCorrupt(
+                f"{self.url}: schema v{current} was written by a newer interlock (this one knows "
+                f"v{known}); upgrade interlock"
+            )
+
+    # -- writes ---------------------------------------------------------------------
+    async def emit(self, items: list[NewEvent]) -> list[EmitResult]:
+        result: list[EmitResult] = await self._writer.submit(_emit, items)
+        return result
+
+    def emit_sync(self, items: list[NewEvent]) -> list[EmitResult]:
+        result: list[EmitResult] = self._writer.call(_emit, items)
+        return result
+
+    async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[Claimed]:
+        result: list[Claimed] = await self._writer.submit(_claim, worker, limit, now, lease)
+        return result
+
+    async def record_step(
+        self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
+    ) -> None:
+        await self._writer.submit(_record_step, delivery_id, fence, name, result_json, now)
+
+    async def settle(
+        self, outcome: Outcome, *, worker: str, chain: bool, now: float, lease: float
+    ) -> Claimed | None:
+        result: Claimed | None = await self._writer.submit(
+            _settle, outcome, worker, chain, now, lease
+        )
+        return result
+
+    async def heartbeat(self, worker: str, leases: list[tuple[int, int]], until: float) -> list[int]:
+        result: list[int] = await self._writer.submit(_heartbeat, worker, leases, until)
+        return result
+
+    async def replay(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]:
+        result: list[int] = await self._writer.submit(_replay, ids, actor, reason, now)
+        return result
+
+    async def discard(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]:
+        result: list[int] = await self._writer.submit(_discard, ids, actor, reason, now)
+        return result
+
+    def replay_sync(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]:
+        result: list[int] = self._writer.call(_replay, ids, actor, reason, now)
+        return result
+
+    def discard_sync(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]:
+        result: list[int] = self._writer.call(_discard, ids, actor, reason, now)
+        return result
+
+    # -- reads ----------------------------------------------------------------------
+    def wakeup_token(self) -> int:
+        """Changes whenever any connection (any process) commits to the database."""
+        return int(self._read("PRAGMA data_version")[0][0])
+
+    def next_due_at(self) -> float | None:
+        value = self._read(Q["next-due"])[0][0]
+        return None if value is None else float(value)
+
+    def get_event(self, event_id: str) -> Event:
+        rows = self._read(Q["event-by-id"], (event_id,))
+        if not rows:
+            raise NotFound(f"no event with id {event_id!r}")
+        return _event(rows[0])
+
+    def list_events(
+        self, *, type: str | None = None, limit: int = 50, before_seq: int | None = None
+    ) -> list[Event]:
+        sql = Q["event-by-id"].split(" WHERE ")[0]
+        where, args = [], []
+        if type is not None:
+            where.append("type = ?")
+            args.append(type)
+        if before_seq is not None:
+            where.append("seq < ?")
+            args.append(before_seq)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        return [_event(r) for r in self._read(sql, [*args, limit])]
+
+    def get_delivery(self, delivery_id: int) -> DeliveryRow:
+        rows = self._read(Q["delivery-columns"] + " WHERE d.id = ?", (delivery_id,))
+        if not rows:
+            raise NotFound(f"no delivery with id {delivery_id}")
+        return _delivery(rows[0])
+
+    def deliveries_of(self, event_seqs: list[int]) -> list[DeliveryRow]:
+        out: list[DeliveryRow] = []
+        for seq in event_seqs:
+            rows = self._read(Q["delivery-columns"] + " WHERE d.event_seq = ? ORDER BY d.id", (seq,))
+            out.extend(_delivery(r) for r in rows)
+        return out
+
+    def trace(self, query: str) -> Trace:
+        """Events matching an event id, a subject (``invoice:in_1`` or ``in_1``) or a correlation id,
+        plus everything that followed from them (same correlation id)."""
+        query = query.strip()
+        events: list[Event] = []
+        if query.startswith("evt_"):
+            rows = self._read(Q["event-by-id"], (query,))
+        elif query.startswith("dlv_") or query.isdigit():
+            delivery = self.get_delivery(int(query.removeprefix("dlv_")))
+            rows = self._read(Q["event-by-id"], (delivery.event_id,))
+        else:
+            rows = self._read(Q["events-by-correlation"], (query,))
+            if not rows:
+                escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                rows = self._read(Q["events-by-subject"], (query, f"%:{escaped}"))
+        seen: dict[str, Event] = {}
+        correlations = {r[7] for r in rows}
+        for row in rows:
+            seen[row[1]] = _event(row)
+        for correlation in sorted(correlations):
+            for row in self._read(Q["events-by-correlation"], (correlation,)):
+                seen.setdefault(row[1], _event(row))
+        events = sorted(seen.values(), key=lambda e: e.seq)
+        deliveries = self.deliveries_of([e.seq for e in events])
+        attempts: list[AttemptRow] = []
+        steps: list[StepRow] = []
+        audit: list[AuditRow] = []
+        for d in deliveries:
+            attempts.extend(_attempt(r) for r in self._read(Q["attempts-of"], (d.id,)))
+            steps.extend(
+                StepRow(r[0], r[1], orjson.loads(r[2]), r[3])
+                for r in self._read(Q["step-rows-of"], (d.id,))
+            )
+            audit.extend(_audit(r) for r in self._read(Q["audit-for-target"], (f"delivery:{d.id}",)))
+        return Trace(events, deliveries, attempts, steps, audit)
+
+    def list_dead(self, selection: DeadFilter) -> list[DeliveryRow]:
+        where, args = ["d.status = 'dead'"], []
+        if selection.ids:
+            where.append(f"d.id IN ({','.join('?' * len(selection.ids))})")
+            args.extend(selection.ids)
+        if selection.flow:
+            where.append("d.flow = ?")
+            args.append(selection.flow)
+        if selection.since is not None:
+            where.append("d.finished_at >= ?")
+            args.append(selection.since)
+        if selection.error_class:
+            where.append("d.error_class = ?")
+            args.append(selection.error_class)
+        sql = Q["delivery-columns"] + " WHERE " + " AND ".join(where) + " ORDER BY d.id LIMIT ?"
+        return [_delivery(r) for r in self._read(sql, [*args, selection.limit])]
+
+    def list_deliveries(self, *, status: str | None = None, limit: int = 100) -> list[DeliveryRow]:
+        sql = Q["delivery-columns"]
+        args: list[Any] = []
+        if status:
+            sql += " WHERE d.status = ?"
+            args.append(status)
+        sql += " ORDER BY d.id DESC LIMIT ?"
+        return [_delivery(r) for r in self._read(sql, [*args, limit])]
+
+    def list_audit(self, limit: int = 100) -> list[AuditRow]:
+        return [_audit(r) for r in self._read(Q["list-audit"], (limit,))]
+
+    def stats(self, now: float) -> Stats:
+        events = int(self._read(Q["count-events"])[0][0])
+        by_status = {str(s): int(n) for s, n in self._read(Q["count-by-status"])}
+        attempts, retries = self._read(Q["count-attempts"])[0]
+        oldest = self._read(Q["oldest-due"], (now,))[0][0]
+        return Stats(
+            events=events,
+            by_status=by_status,
+            attempts=int(attempts),
+            retries=int(retries),
+            oldest_due_lag=None if oldest is None else max(0.0, now - float(oldest)),
+        )
+
+    def flow_counts(self) -> dict[str, dict[str, int]]:
+        rows = self._read("SELECT flow, status, count(*) FROM deliveries GROUP BY flow, status")
+        out: dict[str, dict[str, int]] = {}
+        for flow, status, n in rows:
+            out.setdefault(str(flow), {})[str(status)] = int(n)
+        return out
+
+
+# -- operations run by the writer thread, inside one transaction -------------------------
+
+
+def _upgrade(conn: sqlite3.Connection, url: str) -> list[str]:
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    applied = []
+    for migration in migrations("sqlite"):
+        if migration.version <= current:
+            continue
+        for statement in _split_sql(migration.sql):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {migration.version}")
+        applied.append(f"{migration.version:04d}_{migration.name}")
+    return applied
+
+
+def _split_sql(script: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
+    results: list[EmitResult] = []
+    execute = conn.execute
+    wait_types = {row[0] for row in execute(Q["wait-types"])}
+    for item in items:
+        ev = item.event
+        row = execute(
+            Q["insert-event"],
+            (
+                ev.id,
+                ev.type,
+                ev.version,
+                ev.source,
+                ev.subject,
+                ev.idempotency_key,
+                ev.correlation_id,
+                ev.causation_id,
+                ev.occurred_at,
+                ev.received_at,
+                item.data_json.decode(),
+            ),
+        ).fetchone()
+        if row is None:
+            first = execute(Q["find-event-by-idempotency"], (ev.source, ev.idempotency_key)).fetchone()
+            results.append(EmitResult(event_id=first[0], created=False))
+            continue
+        seq = row[0]
+        for d in item.deliveries:
+            reason = None
+            idem = d.idem
+            if idem is not None:
+                dup = execute(Q["find-delivery-by-idempotency"], (d.flow, idem)).fetchone()
+                if dup is not None:
+                    execute(
+                        Q["insert-delivery"],
+                        (seq, d.flow, d.lane, None, "skipped", None, ev.received_at,
+                         f"duplicate of delivery {dup[0]} (idempotency key {idem!r})"),
+                    )
+                    continue
+            depth = execute(Q["lane-push"], (d.flow, d.lane)).fetchone()[0]
+            if depth == 1:
+                status, due = "pending", ev.received_at
+            else:
+                status, due = "queued", None
+            execute(Q["insert-delivery"], (seq, d.flow, d.lane, idem, status, due, ev.received_at, reason))
+        woke = _wake_waiters(conn, ev, item.data_json) if ev.type in wait_types else 0
+        results.append(EmitResult(event_id=ev.id, created=True, deliveries=len(item.deliveries), woke=woke))
+    return results
+
+
+def _wake_waiters(conn: sqlite3.Connection, ev: Event, data_json: bytes) -> int:
+    woke = 0
+    for delivery_id, step, match_json in conn.execute(Q["waits-for-type"], (ev.type,)).fetchall():
+        match = orjson.loads(match_json)
+        if not all(_lookup(ev.data, path) == value for path, value in match.items()):
+            continue
+        payload = {"event": ev.to_cloudevent()}
+        conn.execute(Q["insert-step"], (delivery_id, step, orjson.dumps(payload).decode(), ev.received_at))
+        conn.execute(Q["delete-wait"], (delivery_id,))
+        conn.execute(Q["wake-waiter"], (ev.received_at, delivery_id))
+        woke += 1
+    return woke
+
+
+def _lookup(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return _MISSING
+        data = data[part]
+    return data
+
+
+_MISSING = object()
+
+
+def _claim(conn: sqlite3.Connection, worker: str, limit: int, now: float, lease: float) -> list[Claimed]:
+    due = conn.execute(Q["due"], (now, limit)).fetchall()
+    claimed = []
+    for delivery_id, status in due:
+        if status == "waiting":
+            # The wait timed out: record its step as None so the flow sees the timeout.
+            wait = conn.execute(Q["wait-of"], (delivery_id,)).fetchone()
+            if wait is not None:
+                conn.execute(Q["insert-step"], (delivery_id, wait[0], "null", now))
+                conn.execute(Q["delete-wait"], (delivery_id,))
+        elif status == "running":
+            # Its worker crashed or was paused past the lease: that run counts as a failed attempt.
+            lost_worker, reason = conn.execute(Q["expire-lease"], (delivery_id,)).fetchone()
+            conn.execute(
+                Q["insert-attempt"],
+                (lost_worker, now, now, "lease_expired", "retryable", reason, 0.0, delivery_id),
+            )
+        claimed.append(_lease(conn, delivery_id, worker, now, lease))
+    return claimed
+
+
+def _lease(conn: sqlite3.Connection, delivery_id: int, worker: str, now: float, lease: float) -> Claimed:
+    row = conn.execute(Q["lease"], (worker, now + lease, now, delivery_id)).fetchone()
+    (did, event_seq, flow, lane, fence, attempts, runs, chain, first_attempt_at) = row
+    event = _event(conn.execute(Q["event-by-seq"], (event_seq,)).fetchone())
+    steps = {name: orjson.loads(result) for name, result in conn.execute(Q["steps-of"], (did,))}
+    return Claimed(did, flow, lane, fence, attempts, runs, chain, first_attempt_at, event, steps)
+
+
+def _record_step(
+    conn: sqlite3.Connection, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
+) -> LeaseLost | None:
+    if conn.execute(Q["check-fence"], (delivery_id, fence)).fetchone() is None:
+        return LeaseLost(f"delivery {delivery_id}: lease lost before step {name!r} was recorded")
+    conn.execute(Q["insert-step"], (delivery_id, name, result_json.decode(), now))
+    return None
+
+
+def _settle(
+    conn: sqlite3.Connection, o: Outcome, worker: str, chain: bool, now: float, lease: float
+) -> Claimed | None | LeaseLost:
+    counts = 1 if o.counts else 0
+    if o.kind in ("succeeded", "dead"):
+        blocking = 1 if o.kind == "dead" and not o.skip_lane else 0
+        context = None if o.context is None else orjson.dumps(o.context).decode()
+        cur = conn.execute(
+            Q["finish"],
+            (o.kind, o.finished_at, counts, o.error_class, o.reason, context, blocking,
+             o.delivery_id, o.fence),
+        )
+    elif o.kind == "wait":
+        assert o.wait is not None
+        cur = conn.execute(
+            Q["reschedule"],
+            ("waiting", o.wait.deadline, 1, 0, None, o.reason, o.delivery_id, o.fence),
+        )
+        if cur.rowcount:
+            conn.execute(
+                Q["insert-wait"],
+                (o.delivery_id, o.wait.step, o.wait.event_type, orjson.dumps(o.wait.match).decode(),
+                 now, o.wait.deadline),
+            )
+    elif o.kind == "released":
+        cur = conn.execute(
+            Q["reschedule"], ("pending", o.due_at, 0, 0, None, None, o.delivery_id, o.fence)
+        )
+        return None if cur.rowcount else LeaseLost(f"delivery {o.delivery_id}: lease lost")
+    else:  # retry, sleep
+        cur = conn.execute(
+            Q["reschedule"],
+            ("pending", o.due_at, 1, counts, o.error_class, o.reason, o.delivery_id, o.fence),
+        )
+    if not cur.rowcount:
+        return LeaseLost(f"delivery {o.delivery_id}: lease lost; outcome {o.kind} dropped")
+    conn.execute(
+        Q["insert-attempt"],
+        (worker, o.started_at, o.finished_at, o.kind, o.error_class, o.reason, o.delay, o.delivery_id),
+    )
+    if o.kind == "succeeded" or (o.kind == "dead" and o.skip_lane):
+        return _advance_lane(conn, o.flow, o.lane, worker, chain, now, lease)
+    return None
+
+
+def _advance_lane(
+    conn: sqlite3.Connection, flow: str, lane: str, worker: str, chain: bool, now: float, lease: float
+) -> Claimed | None:
+    depth = conn.execute(Q["lane-pop"], (flow, lane)).fetchone()
+    if depth is None or depth[0] <= 0:
+        conn.execute(Q["lane-delete"], (flow, lane))
+        return None
+    nxt = conn.execute(Q["next-in-lane"], (flow, lane)).fetchone()
+    if nxt is None:
+        return None
+    conn.execute(Q["promote"], (now, nxt[0]))
+    if chain:
+        return _lease(conn, nxt[0], worker, now, lease)
+    return None
+
+
+def _heartbeat(conn: sqlite3.Connection, worker: str, leases: list[tuple[int, int]], until: float) -> list[int]:
+    lost = []
+    for delivery_id, fence in leases:
+        if not conn.execute(Q["heartbeat"], (until, delivery_id, fence, worker)).rowcount:
+            lost.append(delivery_id)
+    return lost
+
+
+def _replay(conn: sqlite3.Connection, ids: list[int], actor: str, reason: str, now: float) -> list[int]:
+    done = []
+    for delivery_id in ids:
+        row = conn.execute(Q["delivery-for-replay"], (delivery_id,)).fetchone()
+        if row is None or row[3] != "dead":
+            continue
+        _, flow, lane, _, blocking = row
+        if blocking:
+            status, due = "pending", now  # it still heads its lane
+        else:
+            depth = conn.execute(Q["lane-push"], (flow, lane)).fetchone()[0]
+            status, due = ("pending", now) if depth == 1 else ("queued", None)
+        conn.execute(Q["replay-delivery"], (status, due, delivery_id))
+        conn.execute(
+            Q["insert-audit"],
+            (now, actor, "dlq.replay", f"delivery:{delivery_id}", reason, orjson.dumps({"flow": flow}).decode()),
+        )
+        done.append(delivery_id)
+    return done
+
+
+def _discard(conn: sqlite3.Connection, ids: list[int], actor: str, reason: str, now: float) -> list[int]:
+    done = []
+    for delivery_id in ids:
+        row = conn.execute(Q["delivery-for-replay"], (delivery_id,)).fetchone()
+        if row is None or row[3] != "dead":
+            continue
+        _, flow, lane, _, blocking = row
+        conn.execute(Q["discard-delivery"], (f"discarded by {actor}: {reason}", now, delivery_id))
+        if blocking:
+            _advance_lane(conn, flow, lane, actor, False, now, 0.0)
+        conn.execute(
+            Q["insert-audit"],
+            (now, actor, "dlq.discard", f"delivery:{delivery_id}", reason, orjson.dumps({"flow": flow}).decode()),
+        )
+        done.append(delivery_id)
+    return done
+
+
+# -- row mapping ------------------------------------------------------------------------------
+
+
+def _event(row: Any) -> Event:
+    return Event(
+        seq=row[0],
+        id=row[1],
+        type=row[2],
+        version=row[3],
+        source=row[4],
+        subject=row[5],
+        idempotency_key=row[6],
+        correlation_id=row[7],
+        causation_id=row[8],
+        occurred_at=row[9],
+        received_at=row[10],
+        data=orjson.loads(row[11]),
+    )
+
+
+def _delivery(row: Any) -> DeliveryRow:
+    return DeliveryRow(
+        id=row[0],
+        event_id=row[1],
+        event_type=row[2],
+        flow=row[3],
+        lane=row[4],
+        status=row[5],
+        attempts=row[6],
+        runs=row[7],
+        chain=row[8],
+        created_at=row[9],
+        due_at=row[10],
+        finished_at=row[11],
+        error_class=row[12],
+        reason=row[13],
+        context=None if row[14] is None else orjson.loads(row[14]),
+        subject=row[15],
+    )
+
+
+def _attempt(row: Any) -> AttemptRow:
+    return AttemptRow(*row)
+
+
+def _audit(row: Any) -> AuditRow:
+    return AuditRow(row[0], row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]))
+
+
+def database_exists(url: str) -> bool:
+    return os.path.exists(sqlite_path(url))

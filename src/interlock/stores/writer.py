@@ -1,0 +1,215 @@
+"""Group commit: one writer thread turns many concurrent writes into few transactions.
+
+Callers submit small functions; the writer drains everything queued, runs it
+in one ``BEGIN IMMEDIATE … COMMIT`` (one fsync), then resolves every caller's
+future. Throughput no longer costs one fsync per event, and nothing is
+acknowledged before its transaction committed.
+
+An operation reports an expected refusal (a lost lease, say) by *returning*
+an exception instance; that fails only its own caller. An operation that
+raises poisons the batch, which is then retried one operation per
+transaction so the others still land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from interlock.errors import StoreCorrupt, StoreError, StoreUnavailable
+
+R = TypeVar("R")
+Op = Callable[..., Any]
+
+_STOP = object()
+
+
+def map_sqlite_error(exc: BaseException, url: str) -> BaseException:
+    """Turn sqlite3 errors into interlock's, with a message that says what to do."""
+    if isinstance(exc, StoreError) or not isinstance(exc, sqlite3.Error):
+        return exc
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreUnavailable(
+            f"{url}: the database is locked by another process for too long ({text}); "
+            "is a long-running command or another tool holding it open?"
+        )
+    if isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text or "corrupt" in text
+    ):
+        return StoreCorrupt(f"{url}: the file is not a usable interlock database ({text})")
+    if isinstance(exc, sqlite3.OperationalError):
+        return StoreUnavailable(f"{url}: storage failed, nothing was acknowledged ({text})")
+    return StoreError(f"{url}: {text}")
+
+
+class _Request:
+    __slots__ = ("args", "fn", "future", "loop")
+
+    def __init__(
+        self,
+        fn: Op,
+        args: tuple[Any, ...],
+        future: asyncio.Future[Any] | concurrent.futures.Future[Any],
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.future = future
+        self.loop = loop
+
+
+class GroupCommitWriter:
+    """Owns the write connection; runs submitted operations in batched transactions."""
+
+    def __init__(
+        self, connect: Callable[[], sqlite3.Connection], url: str, max_batch: int = 2048
+    ) -> None:
+        self._connect = connect
+        self._url = url
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.batches = 0
+        self.operations = 0
+
+    # -- submitting -------------------------------------------------------------
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            with self._lock:
+                if self._closed:
+                    raise StoreUnavailable(f"{self._url}: the store is closed")
+                if self._thread is None:
+                    ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+                    self._thread = threading.Thread(
+                        target=self._run, args=(ready,), name="interlock-writer", daemon=True
+                    )
+                    self._thread.start()
+                    ready.result()
+
+    def submit(self, fn: Op, *args: Any) -> asyncio.Future[Any]:
+        """Queue ``fn(conn, *args)``; the future resolves after its batch committed."""
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Request(fn, args, future, loop))
+        return future
+
+    def call(self, fn: Op, *args: Any) -> Any:
+        """Run ``fn(conn, *args)`` in the next batch and wait for it (for sync callers)."""
+        self._ensure_started()
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue.put(_Request(fn, args, future, None))
+        return future.result()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join(timeout=30)
+            self._thread = None
+
+    # -- the writer thread --------------------------------------------------------
+    def _run(self, ready: concurrent.futures.Future[None]) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            ready.set_exception(map_sqlite_error(exc, self._url))
+            return
+        ready.set_result(None)
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self._max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    batch.append(item)
+                self._run_batch(conn, batch)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Request]) -> None:
+        self.batches += 1
+        self.operations += len(batch)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [req.fn(conn, *req.args) for req in batch]
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(conn)
+            if len(batch) > 1 and not _is_storage_failure(exc):
+                for req in batch:
+                    self._run_batch(conn, [req])
+                return
+            error = map_sqlite_error(exc, self._url)
+            self._resolve([(req, error) for req in batch])
+            return
+        self._resolve(list(zip(batch, results, strict=True)))
+
+    @staticmethod
+    def _resolve(pairs: list[tuple[_Request, Any]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Request, Any]]] = {}
+        for req, result in pairs:
+            if req.loop is None:
+                fut = req.future
+                assert isinstance(fut, concurrent.futures.Future)
+                if isinstance(result, BaseException):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+            else:
+                by_loop.setdefault(req.loop, []).append((req, result))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_async, items)
+            except RuntimeError:  # the caller's loop is closed; nobody is waiting
+                pass
+
+
+def _resolve_async(items: list[tuple[_Request, Any]]) -> None:
+    for req, result in items:
+        fut = req.future
+        if fut.done():
+            continue
+        if isinstance(result, BaseException):
+            fut.set_exception(result)
+        else:
+            fut.set_result(result)
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    """Failures of the database itself: retrying one by one would not help."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    text = str(exc).lower()
+    return any(
+        word in text
+        for word in ("disk i/o", "locked", "busy", "full", "readonly", "not a database", "malformed")
+    )

@@ -1,0 +1,380 @@
+"""The worker: claim → run the middleware chain → settle. Nothing else lives here.
+
+Lanes (deliveries of one flow and ordering key) run one at a time in event
+order: only a lane's head is ever claimable, and settling a delivery promotes
+the next one — leased straight to the same worker, so a busy lane does not
+pay a claim round trip per event. Different lanes run concurrently up to
+``concurrency``.
+
+Every claim carries a fencing token; a worker that was paused past its lease
+finds its token superseded and its late writes refused. A heartbeat extends
+the leases of everything in flight. SIGTERM (``stop``) stops claiming, lets
+in-flight work finish within ``grace`` and releases what did not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import socket
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from interlock.errors import ContractViolation, LeaseLost, StoreError
+from interlock.flows import Flow
+from interlock.redaction import Redactor, redact_payload, sensitive_values
+from interlock.retries import decide
+from interlock.steps import Context, Suspend, SyncContext, current_context
+from interlock.stores.base import Claimed, Outcome, WaitSpec
+
+if TYPE_CHECKING:
+    from interlock.app import Interlock
+
+log = structlog.get_logger("interlock.worker")
+
+Handler = Callable[[], Awaitable[None]]
+Middleware = Callable[[Context, Handler], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """Worker settings; the defaults suit one process on a small machine."""
+
+    concurrency: int = 256  # lanes in flight at once
+    lease: float = 30.0  # seconds a claim is valid without a heartbeat
+    heartbeat: float | None = None  # default: lease / 3
+    poll: float = 0.005  # seconds between checks for work committed by other processes
+    grace: float = 30.0  # seconds to finish in-flight work on stop
+    max_reason: int = 500  # characters of an attempt's reason
+
+
+@dataclass(slots=True)
+class WorkerCounters:
+    claimed: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    dead: int = 0
+    suspended: int = 0
+    lost: int = 0
+    by_flow: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, flow: str, kind: str) -> None:
+        per = self.by_flow.setdefault(flow, {})
+        per[kind] = per.get(kind, 0) + 1
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(24):06x}"
+
+
+class Worker:
+    """Runs the flows of one :class:`~interlock.Interlock` app."""
+
+    def __init__(self, app: Interlock, config: WorkerConfig | None = None) -> None:
+        self.app = app
+        self.config = config or WorkerConfig()
+        self.name = worker_name()
+        self.counters = WorkerCounters()
+        self._store = app.store
+        self._clock = app.clock
+        self._random = random.Random()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._inflight: dict[int, int] = {}
+        self._slot = asyncio.Event()
+        self._stopping = False
+
+    # -- the loop -------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Work until ``stop`` is set, then drain gracefully."""
+        stop = stop or asyncio.Event()
+        wake = self.app._wake_event()
+        beat = asyncio.create_task(self._heartbeats())
+        try:
+            while not stop.is_set():
+                if await self.fill() == 0:
+                    await self._idle(stop, wake)
+        finally:
+            await self._drain()
+            beat.cancel()
+            self.app._forget_wake_event(wake)
+
+    async def fill(self) -> int:
+        """Claim as much due work as there is room for; returns how many started."""
+        free = self.config.concurrency - len(self._tasks)
+        if free <= 0:
+            self._slot.clear()
+            await self._slot.wait()
+            return -1
+        now = self._clock.now()
+        try:
+            batch = await self._store.claim(self.name, free, now, self.config.lease)
+        except StoreError as exc:
+            log.error("claim.failed", error=str(exc))
+            await asyncio.sleep(0.5)
+            return 0
+        for claimed in batch:
+            self.counters.claimed += 1
+            task = asyncio.create_task(self._lane(claimed))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+        return len(batch)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("lane.crashed", error=repr(task.exception()))
+
+    async def _idle(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+        token = self._store.wakeup_token()
+        next_due = self._store.next_due_at()
+        while not stop.is_set():
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=self.config.poll)
+                return
+            except TimeoutError:
+                pass
+            if next_due is not None and self._clock.now() >= next_due:
+                return
+            new_token = self._store.wakeup_token()
+            if new_token != token:
+                return
+
+    async def wait_idle(self) -> None:
+        """Wait until nothing is in flight."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _drain(self) -> None:
+        self._stopping = True
+        if not self._tasks:
+            return
+        done, pending = await asyncio.wait(list(self._tasks), timeout=self.config.grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    async def _heartbeats(self) -> None:
+        interval = self.config.heartbeat or self.config.lease / 3
+        while True:
+            await asyncio.sleep(interval)
+            if not self._inflight:
+                continue
+            leases = list(self._inflight.items())
+            try:
+                lost = await self._store.heartbeat(
+                    self.name, leases, self._clock.now() + self.config.lease
+                )
+            except StoreError as exc:
+                log.error("heartbeat.failed", error=str(exc))
+                continue
+            for delivery_id in lost:
+                log.warning("lease.lost", delivery_id=delivery_id)
+
+    # -- one lane -------------------------------------------------------------------
+    async def _lane(self, claimed: Claimed) -> None:
+        current: Claimed | None = claimed
+        while current is not None:
+            self._inflight[current.delivery_id] = current.fence
+            try:
+                outcome = await self._execute(current)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._release(current))
+                raise
+            finally:
+                self._inflight.pop(current.delivery_id, None)
+            if outcome is None:
+                self.counters.lost += 1
+                return
+            try:
+                current = await self._store.settle(
+                    outcome,
+                    worker=self.name,
+                    chain=not self._stopping,
+                    now=self._clock.now(),
+                    lease=self.config.lease,
+                )
+            except LeaseLost as exc:
+                self.counters.lost += 1
+                log.warning("lease.lost", delivery_id=outcome.delivery_id, detail=str(exc))
+                return
+            except StoreError as exc:
+                # Not settled: the lease expires and another claim runs it again.
+                log.error("settle.failed", delivery_id=outcome.delivery_id, error=str(exc))
+                return
+            self._tally(outcome)
+            if current is not None:
+                self.counters.claimed += 1
+
+    async def _release(self, claimed: Claimed) -> None:
+        now = self._clock.now()
+        outcome = Outcome(
+            claimed.delivery_id, claimed.fence, claimed.flow, claimed.lane, "released", now, now,
+            due_at=now,
+        )
+        try:
+            await self._store.settle(outcome, worker=self.name, chain=False, now=now, lease=0)
+        except (LeaseLost, StoreError):
+            pass
+
+    def _tally(self, outcome: Outcome) -> None:
+        kind = {"succeeded": "succeeded", "retry": "retried", "dead": "dead"}.get(
+            outcome.kind, "suspended"
+        )
+        setattr(self.counters, kind, getattr(self.counters, kind) + 1)
+        self.counters.count(outcome.flow, kind)
+
+    async def _execute(self, c: Claimed) -> Outcome | None:
+        started = self._clock.now()
+        flow = self.app.flows.get(c.flow)
+        if flow is None:
+            return Outcome(
+                c.delivery_id, c.fence, c.flow, c.lane, "retry", started, started,
+                error_class="retryable", delay=60.0, due_at=started + 60.0,
+                reason=f"flow {c.flow!r} is not registered in this worker; is it running older code?",
+            )
+        redactor = Redactor(sensitive_values(c.event.data, flow.contract.pii_paths()))
+        if c.attempts >= flow.retry.attempts:
+            return self._dead(
+                c, flow, started, "retryable", "retry budget used up by runs whose lease expired",
+                None, redactor,
+            )
+        ctx = Context(
+            claimed=c,
+            flow=flow.name,
+            store=self._store,
+            clock=self._clock,
+            limits=self.app.limits,
+            redactor=redactor,
+            emit=self.app.emit,
+        )
+        token = current_context.set(ctx)
+        try:
+            event = flow.contract.load(c.event.data, c.event.version)
+            await self._call(flow, event, ctx)
+        except Suspend as suspend:
+            return self._suspended(c, started, suspend)
+        except LeaseLost:
+            return None
+        except Exception as exc:
+            return self._failed(c, flow, started, exc, redactor)
+        finally:
+            current_context.reset(token)
+        return Outcome(
+            c.delivery_id, c.fence, c.flow, c.lane, "succeeded", started, self._clock.now()
+        )
+
+    async def _call(self, flow: Flow, event: Any, ctx: Context) -> None:
+        async def handler() -> None:
+            if flow.is_async:
+                await (flow.handler(event, ctx) if flow.takes_context else flow.handler(event))
+            else:
+                loop = asyncio.get_running_loop()
+                sync_ctx = SyncContext(ctx, loop)
+                args = (event, sync_ctx) if flow.takes_context else (event,)
+                await loop.run_in_executor(None, lambda: flow.handler(*args))
+
+        call = handler
+        for middleware in reversed(self.app.middleware):
+            call = _bind(middleware, ctx, call)
+        await call()
+
+    def _suspended(self, c: Claimed, started: float, s: Suspend) -> Outcome:
+        now = self._clock.now()
+        if s.wait is not None:
+            w = s.wait
+            return Outcome(
+                c.delivery_id, c.fence, c.flow, c.lane, "wait", started, now,
+                reason=f"waiting for {w.event_type} matching {sorted(w.match)}",
+                wait=WaitSpec(w.step, w.event_type, w.match, w.deadline),
+            )
+        return Outcome(
+            c.delivery_id, c.fence, c.flow, c.lane, "sleep", started, now,
+            due_at=s.until, delay=None if s.until is None else max(0.0, s.until - now),
+            reason="sleeping",
+        )
+
+    def _failed(
+        self, c: Claimed, flow: Flow, started: float, exc: Exception, redactor: Redactor
+    ) -> Outcome:
+        now = self._clock.now()
+        decision = decide(
+            exc,
+            flow.retry,
+            attempt=c.attempts + 1,
+            first_attempt_at=c.first_attempt_at,
+            now=now,
+            rand=self._random.random(),
+        )
+        reason = self._reason(exc, redactor)
+        if decision.kind == "dead":
+            return self._dead(c, flow, started, decision.error_class, reason, exc, redactor)
+        log.info(
+            "delivery.retry", flow=c.flow, delivery_id=c.delivery_id, event_id=c.event.id,
+            error_class=decision.error_class, reason=reason, delay=round(decision.delay, 3),
+        )
+        return Outcome(
+            c.delivery_id, c.fence, c.flow, c.lane, "retry", started, now,
+            error_class=decision.error_class, reason=reason, delay=decision.delay,
+            due_at=now + decision.delay, counts=decision.counts,
+        )
+
+    def _dead(
+        self,
+        c: Claimed,
+        flow: Flow,
+        started: float,
+        error_class: str,
+        reason: str,
+        exc: BaseException | None,
+        redactor: Redactor,
+    ) -> Outcome:
+        now = self._clock.now()
+        context: dict[str, Any] = {
+            "event_id": c.event.id,
+            "event_type": c.event.type,
+            "subject": c.event.subject,
+            "correlation_id": c.event.correlation_id,
+            "payload": redactor.value(redact_payload(c.event.data, flow.contract.pii_paths())),
+            "attempts": c.attempts + 1,
+            "error_class": error_class,
+            "reason": reason,
+            "on_dead": flow.on_dead,
+        }
+        if exc is not None:
+            tb = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8)
+            context["traceback"] = redactor.text("".join(tb))[-8000:]
+        if isinstance(exc, ContractViolation):
+            context["errors"] = exc.errors
+        log.warning(
+            "delivery.dead", flow=c.flow, delivery_id=c.delivery_id, event_id=c.event.id,
+            error_class=error_class, reason=reason, on_dead=flow.on_dead,
+        )
+        return Outcome(
+            c.delivery_id, c.fence, c.flow, c.lane, "dead", started, now,
+            error_class=error_class, reason=reason, counts=True,
+            skip_lane=flow.on_dead == "skip", context=context,
+        )
+
+    def _reason(self, exc: BaseException, redactor: Redactor) -> str:
+        text = str(exc).strip().splitlines()
+        first = text[0] if text else ""
+        reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        reason = redactor.text(reason)
+        if len(reason) > self.config.max_reason:
+            reason = reason[: self.config.max_reason - 1] + "…"
+        return reason
+
+
+def _bind(middleware: Middleware, ctx: Context, call_next: Handler) -> Handler:
+    async def bound() -> None:
+        await middleware(ctx, call_next)
+
+    return bound
