@@ -1,11 +1,11 @@
 """Interlock: the registry of flows and contracts, and the composition root.
 
-    app = Interlock("acme")   # store from INTERLOCK_DATABASE_URL, default sqlite:///interlock.db
+app = Interlock("acme")   # store from INTERLOCK_DATABASE_URL, default sqlite:///interlock.db
 
-    @app.flow(OrderShipped, owner="revops@acme.test", key="account_id")
-    async def note_in_crm(event: OrderShipped, ctx: Context) -> None: ...
+@app.flow(OrderShipped, owner="revops@acme.test", key="account_id")
+async def note_in_crm(event: OrderShipped, ctx: Context) -> None: ...
 
-    await app.emit(OrderShipped(...), idempotency_key="shopify:1042")
+await app.emit(OrderShipped(...), idempotency_key="shopify:1042")
 """
 
 from __future__ import annotations
@@ -268,9 +268,7 @@ class Interlock:
         cls = self.contracts.get(event_type)
         if cls is None:
             known = ", ".join(sorted(self.contracts)) or "none"
-            raise ContractViolation(
-                f"unknown event type {event_type!r} (this app knows: {known})"
-            )
+            raise ContractViolation(f"unknown event type {event_type!r} (this app knows: {known})")
         return cls.load(data, version)
 
     # -- workers ----------------------------------------------------------------------

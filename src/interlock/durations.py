@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -26,7 +27,10 @@ def seconds(value: Duration) -> float:
     elif isinstance(value, bool):
         raise ConfigurationError(f"duration {value!r} is not a number of seconds or a string")
     elif isinstance(value, int | float):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:
+            result = math.inf
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         pos = 0
@@ -42,6 +46,8 @@ def seconds(value: Duration) -> float:
             )
     else:
         raise ConfigurationError(f"duration {value!r} is not a number of seconds or a string")
+    if not math.isfinite(result):
+        raise ConfigurationError(f"duration {value!r} is not a finite number of seconds")
     if result < 0:
         raise ConfigurationError(f"duration {value!r} is negative")
     return result

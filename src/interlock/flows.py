@@ -156,7 +156,7 @@ def build_flow(
     contract.event_type()
     if not flow_name or not flow_name.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise ConfigurationError(f"flow name {flow_name!r} must be letters, digits, '_', '-', '.'")
-    if not owner or "@" not in owner and not owner.strip():
+    if not owner or ("@" not in owner and not owner.strip()):
         raise ConfigurationError(f"flow {flow_name!r}: owner= is required (a team or an email)")
     if on_dead not in ("block", "skip"):
         raise ConfigurationError(f"flow {flow_name!r}: on_dead must be 'block' or 'skip'")

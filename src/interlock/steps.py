@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 import orjson
 import structlog
@@ -49,7 +49,7 @@ class WaitRequest:
     deadline: float | None
 
 
-class Suspend(BaseException):  # noqa: N818 - control flow, not an error
+class Suspend(BaseException):
     """Parks the delivery: until ``until`` (a sleep) or until an event arrives (a wait).
 
     A BaseException so that a flow's ``except Exception`` cannot swallow it.
@@ -168,9 +168,15 @@ class Context:
         self._recorded[name] = decoded
         return decoded
 
+    @overload
     async def step(
-        self, name: str, fn: Callable[P, Awaitable[R]] | Callable[P, R], *args: P.args, **kwargs: P.kwargs
-    ) -> Any:
+        self, name: str, fn: Callable[P, Awaitable[R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
+
+    @overload
+    async def step(self, name: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
+
+    async def step(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` once per delivery and checkpoint its JSON result.
 
         On a retry or replay the recorded result is returned without calling
@@ -295,13 +301,15 @@ class SyncContext:
     def step_key(self, name: str) -> str:
         return self._ctx.step_key(name)
 
-    def step(self, name: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> Any:
+    def step(self, name: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn`` once per delivery (in this thread) and checkpoint its result."""
         unique = self._ctx._unique(name)
         if unique in self._ctx._recorded:
-            return self._ctx._recorded[unique]
+            recorded: R = self._ctx._recorded[unique]
+            return recorded
         result = fn(*args, **kwargs)
-        return self._wait(self._ctx._record(unique, result))
+        stored: R = self._wait(self._ctx._record(unique, result))
+        return stored
 
     def sleep(self, duration: Duration, *, name: str | None = None) -> None:
         self._wait(self._ctx.sleep(duration, name=name))

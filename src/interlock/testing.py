@@ -1,11 +1,11 @@
 """Test doubles shipped with interlock, for its own tests and for users' tests.
 
-    clock = FakeClock()
-    app = Interlock("test", "sqlite:///" + str(tmp_path / "t.db"), clock=clock)
-    ...
-    await app.emit(OrderShipped(...))
-    await drain(app)                 # run everything due now
-    await drain(app, advance=True)   # also jump the clock through backoffs and sleeps
+clock = FakeClock()
+app = Interlock("test", "sqlite:///" + str(tmp_path / "t.db"), clock=clock)
+...
+await app.emit(OrderShipped(...))
+await drain(app)                 # run everything due now
+await drain(app, advance=True)   # also jump the clock through backoffs and sleeps
 """
 
 from __future__ import annotations

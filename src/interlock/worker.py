@@ -15,6 +15,7 @@ in-flight work finish within ``grace`` and releases what did not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import socket
@@ -155,7 +156,7 @@ class Worker:
         self._stopping = True
         if not self._tasks:
             return
-        done, pending = await asyncio.wait(list(self._tasks), timeout=self.config.grace)
+        _done, pending = await asyncio.wait(list(self._tasks), timeout=self.config.grace)
         for task in pending:
             task.cancel()
         if pending:
@@ -216,13 +217,17 @@ class Worker:
     async def _release(self, claimed: Claimed) -> None:
         now = self._clock.now()
         outcome = Outcome(
-            claimed.delivery_id, claimed.fence, claimed.flow, claimed.lane, "released", now, now,
+            claimed.delivery_id,
+            claimed.fence,
+            claimed.flow,
+            claimed.lane,
+            "released",
+            now,
+            now,
             due_at=now,
         )
-        try:
+        with contextlib.suppress(LeaseLost, StoreError):
             await self._store.settle(outcome, worker=self.name, chain=False, now=now, lease=0)
-        except (LeaseLost, StoreError):
-            pass
 
     def _tally(self, outcome: Outcome) -> None:
         kind = {"succeeded": "succeeded", "retry": "retried", "dead": "dead"}.get(
@@ -236,15 +241,28 @@ class Worker:
         flow = self.app.flows.get(c.flow)
         if flow is None:
             return Outcome(
-                c.delivery_id, c.fence, c.flow, c.lane, "retry", started, started,
-                error_class="retryable", delay=60.0, due_at=started + 60.0,
+                c.delivery_id,
+                c.fence,
+                c.flow,
+                c.lane,
+                "retry",
+                started,
+                started,
+                error_class="retryable",
+                delay=60.0,
+                due_at=started + 60.0,
                 reason=f"flow {c.flow!r} is not registered in this worker; is it running older code?",
             )
         redactor = Redactor(sensitive_values(c.event.data, flow.contract.pii_paths()))
         if c.attempts >= flow.retry.attempts:
             return self._dead(
-                c, flow, started, "retryable", "retry budget used up by runs whose lease expired",
-                None, redactor,
+                c,
+                flow,
+                started,
+                "retryable",
+                "retry budget used up by runs whose lease expired",
+                None,
+                redactor,
             )
         ctx = Context(
             claimed=c,
@@ -281,7 +299,7 @@ class Worker:
                 args = (event, sync_ctx) if flow.takes_context else (event,)
                 await loop.run_in_executor(None, lambda: flow.handler(*args))
 
-        call = handler
+        call: Handler = handler
         for middleware in reversed(self.app.middleware):
             call = _bind(middleware, ctx, call)
         await call()
@@ -291,13 +309,26 @@ class Worker:
         if s.wait is not None:
             w = s.wait
             return Outcome(
-                c.delivery_id, c.fence, c.flow, c.lane, "wait", started, now,
+                c.delivery_id,
+                c.fence,
+                c.flow,
+                c.lane,
+                "wait",
+                started,
+                now,
                 reason=f"waiting for {w.event_type} matching {sorted(w.match)}",
                 wait=WaitSpec(w.step, w.event_type, w.match, w.deadline),
             )
         return Outcome(
-            c.delivery_id, c.fence, c.flow, c.lane, "sleep", started, now,
-            due_at=s.until, delay=None if s.until is None else max(0.0, s.until - now),
+            c.delivery_id,
+            c.fence,
+            c.flow,
+            c.lane,
+            "sleep",
+            started,
+            now,
+            due_at=s.until,
+            delay=None if s.until is None else max(0.0, s.until - now),
             reason="sleeping",
         )
 
@@ -317,13 +348,27 @@ class Worker:
         if decision.kind == "dead":
             return self._dead(c, flow, started, decision.error_class, reason, exc, redactor)
         log.info(
-            "delivery.retry", flow=c.flow, delivery_id=c.delivery_id, event_id=c.event.id,
-            error_class=decision.error_class, reason=reason, delay=round(decision.delay, 3),
+            "delivery.retry",
+            flow=c.flow,
+            delivery_id=c.delivery_id,
+            event_id=c.event.id,
+            error_class=decision.error_class,
+            reason=reason,
+            delay=round(decision.delay, 3),
         )
         return Outcome(
-            c.delivery_id, c.fence, c.flow, c.lane, "retry", started, now,
-            error_class=decision.error_class, reason=reason, delay=decision.delay,
-            due_at=now + decision.delay, counts=decision.counts,
+            c.delivery_id,
+            c.fence,
+            c.flow,
+            c.lane,
+            "retry",
+            started,
+            now,
+            error_class=decision.error_class,
+            reason=reason,
+            delay=decision.delay,
+            due_at=now + decision.delay,
+            counts=decision.counts,
         )
 
     def _dead(
@@ -354,13 +399,27 @@ class Worker:
         if isinstance(exc, ContractViolation):
             context["errors"] = exc.errors
         log.warning(
-            "delivery.dead", flow=c.flow, delivery_id=c.delivery_id, event_id=c.event.id,
-            error_class=error_class, reason=reason, on_dead=flow.on_dead,
+            "delivery.dead",
+            flow=c.flow,
+            delivery_id=c.delivery_id,
+            event_id=c.event.id,
+            error_class=error_class,
+            reason=reason,
+            on_dead=flow.on_dead,
         )
         return Outcome(
-            c.delivery_id, c.fence, c.flow, c.lane, "dead", started, now,
-            error_class=error_class, reason=reason, counts=True,
-            skip_lane=flow.on_dead == "skip", context=context,
+            c.delivery_id,
+            c.fence,
+            c.flow,
+            c.lane,
+            "dead",
+            started,
+            now,
+            error_class=error_class,
+            reason=reason,
+            counts=True,
+            skip_lane=flow.on_dead == "skip",
+            context=context,
         )
 
     def _reason(self, exc: BaseException, redactor: Redactor) -> str:

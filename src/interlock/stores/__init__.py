@@ -18,9 +18,7 @@ def open_store(url: str, *, durability: str = "durable") -> SqliteStore:
             f"{url.split('@')[-1]}: the PostgreSQL store is not part of this version; "
             "use a sqlite:/// URL"
         )
-    raise ConfigurationError(
-        f"unknown database URL {url!r}: expected sqlite:///path/to/file.db"
-    )
+    raise ConfigurationError(f"unknown database URL {url!r}: expected sqlite:///path/to/file.db")
 
 
 __all__ = ["DEFAULT_URL", "SqliteStore", "Store", "open_store"]

@@ -206,9 +206,7 @@ class Store(Protocol):
 
     def get_delivery(self, delivery_id: int) -> DeliveryRow: ...
 
-    async def replay(
-        self, ids: list[int], *, actor: str, reason: str, now: float
-    ) -> list[int]: ...
+    async def replay(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]: ...
 
     async def discard(
         self, ids: list[int], *, actor: str, reason: str, now: float

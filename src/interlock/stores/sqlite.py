@@ -62,7 +62,9 @@ def sqlite_path(url: str) -> str:
 class SqliteStore:
     """The embedded store. Safe for several processes on one machine."""
 
-    def __init__(self, url: str, *, durability: str = "durable", busy_timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, durability: str = "durable", busy_timeout: float = 10.0
+    ) -> None:
         if durability not in DURABILITY:
             raise ConfigurationError(
                 f"durability must be one of {', '.join(DURABILITY)}, not {durability!r}"
@@ -81,7 +83,10 @@ class SqliteStore:
             raise ConfigurationError(f"{self.url}: folder {parent} does not exist")
         try:
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_ms / 1000
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._busy_ms / 1000,
             )
             conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
             # WAL: readers never block the writer, and one fsync per commit.
@@ -161,7 +166,9 @@ class SqliteStore:
         )
         return result
 
-    async def heartbeat(self, worker: str, leases: list[tuple[int, int]], until: float) -> list[int]:
+    async def heartbeat(
+        self, worker: str, leases: list[tuple[int, int]], until: float
+    ) -> list[int]:
         result: list[int] = await self._writer.submit(_heartbeat, worker, leases, until)
         return result
 
@@ -200,7 +207,8 @@ class SqliteStore:
         self, *, type: str | None = None, limit: int = 50, before_seq: int | None = None
     ) -> list[Event]:
         sql = Q["event-by-id"].split(" WHERE ")[0]
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if type is not None:
             where.append("type = ?")
             args.append(type)
@@ -221,7 +229,9 @@ class SqliteStore:
     def deliveries_of(self, event_seqs: list[int]) -> list[DeliveryRow]:
         out: list[DeliveryRow] = []
         for seq in event_seqs:
-            rows = self._read(Q["delivery-columns"] + " WHERE d.event_seq = ? ORDER BY d.id", (seq,))
+            rows = self._read(
+                Q["delivery-columns"] + " WHERE d.event_seq = ? ORDER BY d.id", (seq,)
+            )
             out.extend(_delivery(r) for r in rows)
         return out
 
@@ -258,11 +268,14 @@ class SqliteStore:
                 StepRow(r[0], r[1], orjson.loads(r[2]), r[3])
                 for r in self._read(Q["step-rows-of"], (d.id,))
             )
-            audit.extend(_audit(r) for r in self._read(Q["audit-for-target"], (f"delivery:{d.id}",)))
+            audit.extend(
+                _audit(r) for r in self._read(Q["audit-for-target"], (f"delivery:{d.id}",))
+            )
         return Trace(events, deliveries, attempts, steps, audit)
 
     def list_dead(self, selection: DeadFilter) -> list[DeliveryRow]:
-        where, args = ["d.status = 'dead'"], []
+        where: list[str] = ["d.status = 'dead'"]
+        args: list[Any] = []
         if selection.ids:
             where.append(f"d.id IN ({','.join('?' * len(selection.ids))})")
             args.extend(selection.ids)
@@ -355,7 +368,9 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
             ),
         ).fetchone()
         if row is None:
-            first = execute(Q["find-event-by-idempotency"], (ev.source, ev.idempotency_key)).fetchone()
+            first = execute(
+                Q["find-event-by-idempotency"], (ev.source, ev.idempotency_key)
+            ).fetchone()
             results.append(EmitResult(event_id=first[0], created=False))
             continue
         seq = row[0]
@@ -367,8 +382,16 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
                 if dup is not None:
                     execute(
                         Q["insert-delivery"],
-                        (seq, d.flow, d.lane, None, "skipped", None, ev.received_at,
-                         f"duplicate of delivery {dup[0]} (idempotency key {idem!r})"),
+                        (
+                            seq,
+                            d.flow,
+                            d.lane,
+                            None,
+                            "skipped",
+                            None,
+                            ev.received_at,
+                            f"duplicate of delivery {dup[0]} (idempotency key {idem!r})",
+                        ),
                     )
                     continue
             depth = execute(Q["lane-push"], (d.flow, d.lane)).fetchone()[0]
@@ -376,9 +399,14 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
                 status, due = "pending", ev.received_at
             else:
                 status, due = "queued", None
-            execute(Q["insert-delivery"], (seq, d.flow, d.lane, idem, status, due, ev.received_at, reason))
+            execute(
+                Q["insert-delivery"],
+                (seq, d.flow, d.lane, idem, status, due, ev.received_at, reason),
+            )
         woke = _wake_waiters(conn, ev, item.data_json) if ev.type in wait_types else 0
-        results.append(EmitResult(event_id=ev.id, created=True, deliveries=len(item.deliveries), woke=woke))
+        results.append(
+            EmitResult(event_id=ev.id, created=True, deliveries=len(item.deliveries), woke=woke)
+        )
     return results
 
 
@@ -389,7 +417,9 @@ def _wake_waiters(conn: sqlite3.Connection, ev: Event, data_json: bytes) -> int:
         if not all(_lookup(ev.data, path) == value for path, value in match.items()):
             continue
         payload = {"event": ev.to_cloudevent()}
-        conn.execute(Q["insert-step"], (delivery_id, step, orjson.dumps(payload).decode(), ev.received_at))
+        conn.execute(
+            Q["insert-step"], (delivery_id, step, orjson.dumps(payload).decode(), ev.received_at)
+        )
         conn.execute(Q["delete-wait"], (delivery_id,))
         conn.execute(Q["wake-waiter"], (ev.received_at, delivery_id))
         woke += 1
@@ -407,7 +437,9 @@ def _lookup(data: Any, path: str) -> Any:
 _MISSING = object()
 
 
-def _claim(conn: sqlite3.Connection, worker: str, limit: int, now: float, lease: float) -> list[Claimed]:
+def _claim(
+    conn: sqlite3.Connection, worker: str, limit: int, now: float, lease: float
+) -> list[Claimed]:
     due = conn.execute(Q["due"], (now, limit)).fetchall()
     claimed = []
     for delivery_id, status in due:
@@ -428,7 +460,9 @@ def _claim(conn: sqlite3.Connection, worker: str, limit: int, now: float, lease:
     return claimed
 
 
-def _lease(conn: sqlite3.Connection, delivery_id: int, worker: str, now: float, lease: float) -> Claimed:
+def _lease(
+    conn: sqlite3.Connection, delivery_id: int, worker: str, now: float, lease: float
+) -> Claimed:
     row = conn.execute(Q["lease"], (worker, now + lease, now, delivery_id)).fetchone()
     (did, event_seq, flow, lane, fence, attempts, runs, chain, first_attempt_at) = row
     event = _event(conn.execute(Q["event-by-seq"], (event_seq,)).fetchone())
@@ -437,7 +471,12 @@ def _lease(conn: sqlite3.Connection, delivery_id: int, worker: str, now: float, 
 
 
 def _record_step(
-    conn: sqlite3.Connection, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    fence: int,
+    name: str,
+    result_json: bytes,
+    now: float,
 ) -> LeaseLost | None:
     if conn.execute(Q["check-fence"], (delivery_id, fence)).fetchone() is None:
         return LeaseLost(f"delivery {delivery_id}: lease lost before step {name!r} was recorded")
@@ -447,15 +486,24 @@ def _record_step(
 
 def _settle(
     conn: sqlite3.Connection, o: Outcome, worker: str, chain: bool, now: float, lease: float
-) -> Claimed | None | LeaseLost:
+) -> Claimed | LeaseLost | None:
     counts = 1 if o.counts else 0
     if o.kind in ("succeeded", "dead"):
         blocking = 1 if o.kind == "dead" and not o.skip_lane else 0
         context = None if o.context is None else orjson.dumps(o.context).decode()
         cur = conn.execute(
             Q["finish"],
-            (o.kind, o.finished_at, counts, o.error_class, o.reason, context, blocking,
-             o.delivery_id, o.fence),
+            (
+                o.kind,
+                o.finished_at,
+                counts,
+                o.error_class,
+                o.reason,
+                context,
+                blocking,
+                o.delivery_id,
+                o.fence,
+            ),
         )
     elif o.kind == "wait":
         assert o.wait is not None
@@ -466,8 +514,14 @@ def _settle(
         if cur.rowcount:
             conn.execute(
                 Q["insert-wait"],
-                (o.delivery_id, o.wait.step, o.wait.event_type, orjson.dumps(o.wait.match).decode(),
-                 now, o.wait.deadline),
+                (
+                    o.delivery_id,
+                    o.wait.step,
+                    o.wait.event_type,
+                    orjson.dumps(o.wait.match).decode(),
+                    now,
+                    o.wait.deadline,
+                ),
             )
     elif o.kind == "released":
         cur = conn.execute(
@@ -483,7 +537,16 @@ def _settle(
         return LeaseLost(f"delivery {o.delivery_id}: lease lost; outcome {o.kind} dropped")
     conn.execute(
         Q["insert-attempt"],
-        (worker, o.started_at, o.finished_at, o.kind, o.error_class, o.reason, o.delay, o.delivery_id),
+        (
+            worker,
+            o.started_at,
+            o.finished_at,
+            o.kind,
+            o.error_class,
+            o.reason,
+            o.delay,
+            o.delivery_id,
+        ),
     )
     if o.kind == "succeeded" or (o.kind == "dead" and o.skip_lane):
         return _advance_lane(conn, o.flow, o.lane, worker, chain, now, lease)
@@ -491,7 +554,13 @@ def _settle(
 
 
 def _advance_lane(
-    conn: sqlite3.Connection, flow: str, lane: str, worker: str, chain: bool, now: float, lease: float
+    conn: sqlite3.Connection,
+    flow: str,
+    lane: str,
+    worker: str,
+    chain: bool,
+    now: float,
+    lease: float,
 ) -> Claimed | None:
     depth = conn.execute(Q["lane-pop"], (flow, lane)).fetchone()
     if depth is None or depth[0] <= 0:
@@ -506,7 +575,9 @@ def _advance_lane(
     return None
 
 
-def _heartbeat(conn: sqlite3.Connection, worker: str, leases: list[tuple[int, int]], until: float) -> list[int]:
+def _heartbeat(
+    conn: sqlite3.Connection, worker: str, leases: list[tuple[int, int]], until: float
+) -> list[int]:
     lost = []
     for delivery_id, fence in leases:
         if not conn.execute(Q["heartbeat"], (until, delivery_id, fence, worker)).rowcount:
@@ -514,13 +585,16 @@ def _heartbeat(conn: sqlite3.Connection, worker: str, leases: list[tuple[int, in
     return lost
 
 
-def _replay(conn: sqlite3.Connection, ids: list[int], actor: str, reason: str, now: float) -> list[int]:
+def _replay(
+    conn: sqlite3.Connection, ids: list[int], actor: str, reason: str, now: float
+) -> list[int]:
     done = []
     for delivery_id in ids:
         row = conn.execute(Q["delivery-for-replay"], (delivery_id,)).fetchone()
         if row is None or row[3] != "dead":
             continue
         _, flow, lane, _, blocking = row
+        due: float | None
         if blocking:
             status, due = "pending", now  # it still heads its lane
         else:
@@ -529,13 +603,22 @@ def _replay(conn: sqlite3.Connection, ids: list[int], actor: str, reason: str, n
         conn.execute(Q["replay-delivery"], (status, due, delivery_id))
         conn.execute(
             Q["insert-audit"],
-            (now, actor, "dlq.replay", f"delivery:{delivery_id}", reason, orjson.dumps({"flow": flow}).decode()),
+            (
+                now,
+                actor,
+                "dlq.replay",
+                f"delivery:{delivery_id}",
+                reason,
+                orjson.dumps({"flow": flow}).decode(),
+            ),
         )
         done.append(delivery_id)
     return done
 
 
-def _discard(conn: sqlite3.Connection, ids: list[int], actor: str, reason: str, now: float) -> list[int]:
+def _discard(
+    conn: sqlite3.Connection, ids: list[int], actor: str, reason: str, now: float
+) -> list[int]:
     done = []
     for delivery_id in ids:
         row = conn.execute(Q["delivery-for-replay"], (delivery_id,)).fetchone()
@@ -547,7 +630,14 @@ def _discard(conn: sqlite3.Connection, ids: list[int], actor: str, reason: str, 
             _advance_lane(conn, flow, lane, actor, False, now, 0.0)
         conn.execute(
             Q["insert-audit"],
-            (now, actor, "dlq.discard", f"delivery:{delivery_id}", reason, orjson.dumps({"flow": flow}).decode()),
+            (
+                now,
+                actor,
+                "dlq.discard",
+                f"delivery:{delivery_id}",
+                reason,
+                orjson.dumps({"flow": flow}).decode(),
+            ),
         )
         done.append(delivery_id)
     return done

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -180,10 +181,9 @@ class GroupCommitWriter:
             else:
                 by_loop.setdefault(req.loop, []).append((req, result))
         for loop, items in by_loop.items():
-            try:
+            # A closed loop raises RuntimeError: its caller is gone and nobody is waiting.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve_async, items)
-            except RuntimeError:  # the caller's loop is closed; nobody is waiting
-                pass
 
 
 def _resolve_async(items: list[tuple[_Request, Any]]) -> None:
@@ -198,10 +198,8 @@ def _resolve_async(items: list[tuple[_Request, Any]]) -> None:
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
-    try:
+    with contextlib.suppress(sqlite3.Error):
         conn.execute("ROLLBACK")
-    except sqlite3.Error:
-        pass
 
 
 def _is_storage_failure(exc: BaseException) -> bool:
@@ -211,5 +209,13 @@ def _is_storage_failure(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(
         word in text
-        for word in ("disk i/o", "locked", "busy", "full", "readonly", "not a database", "malformed")
+        for word in (
+            "disk i/o",
+            "locked",
+            "busy",
+            "full",
+            "readonly",
+            "not a database",
+            "malformed",
+        )
     )

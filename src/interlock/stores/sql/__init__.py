@@ -26,7 +26,9 @@ def queries(dialect: str) -> dict[str, str]:
     """The named queries of ``dialect`` (``sqlite`` or ``postgres``)."""
     text = (files(__package__) / f"{dialect}.sql").read_text("utf-8")
     parts = _NAME.split(text)
-    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    return {
+        name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
 
 
 @cache

@@ -1,0 +1,1 @@
+"""A realistic integration suite that ``interlock demo`` runs (``make run``)."""

@@ -1,0 +1,187 @@
+"""The ``interlock`` command line (Typer + Rich). ``interlock --help`` lists everything."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from interlock.app import Interlock
+from interlock.cli.common import APP_HELP, DB_HELP, console, dump_json, friendly, load_app
+from interlock.cli.dlq import dlq
+from interlock.cli.events import events
+from interlock.durations import humanize
+from interlock.errors import StoreError
+from interlock.stores import DEFAULT_URL, open_store
+from interlock.worker import WorkerConfig
+
+cli = typer.Typer(
+    name="interlock",
+    help="interlock: durable, per-key ordered, idempotent reactions to business events.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db = typer.Typer(help="Database schema.", no_args_is_help=True)
+flows = typer.Typer(help="The flows an app declares.", no_args_is_help=True)
+cli.add_typer(db, name="db")
+cli.add_typer(events, name="events")
+cli.add_typer(dlq, name="dlq")
+cli.add_typer(flows, name="flows")
+
+AppArg = Annotated[str | None, typer.Argument(help=APP_HELP, show_default=False)]
+ConcurrencyOpt = Annotated[int, typer.Option(help="Lanes processed at once.", min=1)]
+LeaseOpt = Annotated[float, typer.Option(help="Seconds a claim is valid without a heartbeat.")]
+GraceOpt = Annotated[float, typer.Option(help="Seconds to finish in-flight work on SIGTERM.")]
+
+
+async def serve_worker(app: Interlock, config: WorkerConfig) -> None:
+    """Run one worker until SIGINT/SIGTERM, then drain gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = app.worker(config)
+    console.print(
+        f"[bold]interlock[/] worker {worker.name}: app {app.name!r}, {len(app.flows)} flow(s), "
+        f"store {app.database_url}, concurrency {config.concurrency}"
+    )
+    try:
+        await worker.run(stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    c = worker.counters
+    console.print(
+        f"stopped: {c.succeeded} succeeded, {c.retried} retried, {c.dead} dead, "
+        f"{c.suspended} parked"
+    )
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
+@cli.command()
+@friendly
+def run(
+    app: AppArg = None,
+    concurrency: ConcurrencyOpt = 256,
+    lease: LeaseOpt = 30.0,
+    grace: GraceOpt = 30.0,
+) -> None:
+    """Run the app: migrate the store if needed, then work until Ctrl-C or SIGTERM."""
+    _logging()
+    application = load_app(app)
+    application.store  # noqa: B018 - opens and migrates before work starts
+    asyncio.run(
+        serve_worker(application, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace))
+    )
+
+
+@cli.command()
+@friendly
+def worker(
+    app: AppArg = None,
+    concurrency: ConcurrencyOpt = 256,
+    lease: LeaseOpt = 30.0,
+    grace: GraceOpt = 30.0,
+) -> None:
+    """Run one worker process. Start as many as you like against the same store."""
+    _logging()
+    application = load_app(app)
+    asyncio.run(
+        serve_worker(application, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace))
+    )
+
+
+@db.command("upgrade")
+@friendly
+def upgrade(
+    app: Annotated[str | None, typer.Option("--app", "-a", help=APP_HELP)] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", help=DB_HELP)] = None,
+) -> None:
+    """Create the schema or apply pending migrations. Safe to run concurrently."""
+    import os
+
+    if database_url is None and (app or os.environ.get("INTERLOCK_APP")):
+        database_url = load_app(app).database_url
+    url = database_url or os.environ.get("INTERLOCK_DATABASE_URL") or DEFAULT_URL
+    store = open_store(url)
+    try:
+        applied = store.upgrade()
+        version = store.schema_version()
+    finally:
+        store.close()
+    if applied:
+        console.print(f"{url}: applied {', '.join(applied)}; schema is now v{version}")
+    else:
+        console.print(f"{url}: schema v{version} is up to date")
+
+
+@flows.command("list")
+@friendly
+def flows_list(
+    app: AppArg = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the app's flows with their declarations and delivery counts."""
+    application = load_app(app)
+    try:
+        counts = application.store.flow_counts()
+    except StoreError:
+        counts = {}
+    if as_json:
+        dump_json(
+            [
+                {**f.describe(), "deliveries": counts.get(f.name, {})}
+                for f in application.flows.values()
+            ]
+        )
+        return
+    table = Table("flow", "event", "owner", "key", "idempotency", "retry", "on dead", "deliveries")
+    for f in application.flows.values():
+        c = counts.get(f.name, {})
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "-"
+        table.add_row(
+            f.name,
+            f"{f.event_type} v{f.contract.__version__}",
+            f.owner,
+            str(f.describe()["key"] or "(unordered)"),
+            str(f.describe()["idempotency"] or "-"),
+            f"{f.retry.attempts}x, {humanize(f.retry.base_s)}..{humanize(f.retry.cap_s)}",
+            f.on_dead,
+            summary,
+        )
+    console.print(table)
+
+
+@cli.command()
+@friendly
+def demo(
+    app: Annotated[str, typer.Argument(help=APP_HELP)] = "examples.shop:app",
+    rate: Annotated[
+        float, typer.Option(help="Events per second from the traffic generator.")
+    ] = 20.0,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    fresh: Annotated[bool, typer.Option(help="Start from an empty database file.")] = False,
+) -> None:
+    """Run the demo suite: realistic flows, a traffic generator with injected failures, and a
+    live table of events in/out, retries, dead letters and lag."""
+    from interlock.cli.demo import run_demo
+
+    application = load_app(app)
+    asyncio.run(run_demo(application, rate=rate, duration=duration, fresh=fresh))
+
+
+def main() -> None:
+    cli()
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,138 @@
+"""``interlock demo``: the example suite, a traffic generator and a live table."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from interlock.app import Interlock
+from interlock.cli.common import console
+from interlock.errors import ConfigurationError
+from interlock.steps import Context
+from interlock.stores.sqlite import sqlite_path
+
+
+class LagMeter:
+    """Middleware recording enqueue-to-start lag per flow (last 2,000 samples)."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {}
+
+    async def __call__(self, ctx: Context, call_next: Callable[[], Awaitable[None]]) -> None:
+        if ctx.attempt == 1:
+            lag = time.time() - ctx.event.received_at
+            samples = self.samples.setdefault(ctx.flow, [])
+            samples.append(lag)
+            if len(samples) > 2000:
+                del samples[:1000]
+        await call_next()
+
+    def p95(self, flow: str) -> float | None:
+        samples = sorted(self.samples.get(flow, []))
+        if not samples:
+            return None
+        return samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+
+
+def _traffic_of(app: Interlock) -> Callable[[float], Coroutine[Any, Any, None]]:
+    for _name, module in list(__import__("sys").modules.items()):
+        if getattr(module, "app", None) is app and hasattr(module, "traffic"):
+            traffic: Callable[[float], Coroutine[Any, Any, None]] = module.traffic
+            return traffic
+    raise ConfigurationError(
+        "the demo app's module defines no `async def traffic(rate)` generator "
+        "(see examples/shop.py)"
+    )
+
+
+def _table(app: Interlock, lag: LagMeter, started: float) -> Group:
+    counts = app.store.flow_counts()
+    stats = app.store.stats(time.time())
+    table = Table(title=f"interlock demo — app {app.name!r} — {time.time() - started:.0f}s")
+    for column in (
+        "flow",
+        "events in",
+        "succeeded",
+        "in flight",
+        "parked",
+        "retries",
+        "dead",
+        "p95 lag",
+    ):
+        table.add_column(column, justify="right" if column != "flow" else "left")
+    retries = _retries(app)
+    for flow in app.flows:
+        c = counts.get(flow, {})
+        total = sum(c.values())
+        p95 = lag.p95(flow)
+        table.add_row(
+            flow,
+            str(total),
+            str(c.get("succeeded", 0)),
+            str(c.get("running", 0) + c.get("queued", 0)),
+            str(c.get("pending", 0) + c.get("waiting", 0)),
+            str(retries.get(flow, 0)),
+            Text(str(c.get("dead", 0)), style="red" if c.get("dead") else ""),
+            "-" if p95 is None else f"{p95 * 1000:.0f} ms",
+        )
+    footer = Text(
+        f"{stats.events} events stored, {stats.attempts} attempts ({stats.retries} retries). "
+        f"Try: interlock events trace order:1013 --app examples.shop:app · "
+        f"interlock dlq list --app examples.shop:app · Ctrl-C to stop",
+        style="dim",
+    )
+    return Group(table, footer)
+
+
+def _retries(app: Interlock) -> dict[str, int]:
+    rows = app.store._read(
+        "SELECT d.flow, count(*) FROM attempts a JOIN deliveries d ON d.id = a.delivery_id "
+        "WHERE a.outcome = 'retry' GROUP BY d.flow"
+    )
+    return {str(flow): int(n) for flow, n in rows}
+
+
+async def run_demo(app: Interlock, *, rate: float, duration: float | None, fresh: bool) -> None:
+    if fresh and app.database_url.startswith("sqlite:"):
+        path = sqlite_path(app.database_url)
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path + suffix)
+    traffic = _traffic_of(app)
+    lag = LagMeter()
+    app.middleware.append(lag)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = app.worker()
+    started = time.time()
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(worker.run(stop)),
+        asyncio.create_task(traffic(rate)),
+    ]
+    try:
+        with Live(_table(app, lag, started), console=console, refresh_per_second=2) as live:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=0.5)
+                if duration is not None and time.time() - started >= duration:
+                    stop.set()
+                live.update(_table(app, lag, started))
+    finally:
+        stop.set()
+        tasks[1].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        console.print("demo stopped; the database keeps everything for `interlock events trace`.")
+        importlib.invalidate_caches()
