@@ -27,6 +27,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from interlock.errors import ConfigurationError, ContractViolation
+from interlock.redaction import Redactor
 
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -151,9 +152,12 @@ class Contract(BaseModel):
 
     # -- PII and schema -----------------------------------------------------------
     @classmethod
-    def pii_paths(cls) -> list[tuple[str, ...]]:
+    def pii_paths(cls) -> tuple[tuple[str, ...], ...]:
         """Paths of PII-marked fields, nested contracts included."""
-        return list(_pii_paths(cls, ()))
+        cached = _PII_CACHE.get(cls)
+        if cached is None:
+            cached = _PII_CACHE[cls] = tuple(_pii_paths(cls, ()))
+        return cached
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
@@ -165,22 +169,45 @@ class Contract(BaseModel):
 
 
 C = TypeVar("C", bound=Contract)
+_PII_CACHE: dict[type[BaseModel], tuple[tuple[str, ...], ...]] = {}
 
 
 def contract_violation(cls: type[BaseModel], exc: ValidationError) -> ContractViolation:
     """A readable ContractViolation that names fields but never echoes input values."""
     errors: list[dict[str, object]] = []
     parts = []
-    for err in exc.errors(include_input=False, include_url=False):
+    for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-        errors.append({"field": loc, "type": err["type"], "message": err["msg"]})
-        parts.append(f"{loc}: {err['msg']}")
+        # Some messages quote the input (a union tag, a validator's ValueError): scrub it.
+        msg = Redactor(_scalars(err.get("input"))).text(err["msg"])
+        errors.append({"field": loc, "type": err["type"], "message": msg})
+        parts.append(f"{loc}: {msg}")
     name = getattr(cls, "__event__", "") or cls.__name__
     return ContractViolation(f"{name} payload is invalid: " + "; ".join(parts), errors=errors)
 
 
+def _scalars(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _scalars(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _scalars(item)
+    elif isinstance(value, str | int | float) and not isinstance(value, bool):
+        yield str(value)
+
+
 def _is_pii(metadata: list[Any]) -> bool:
     return any(isinstance(m, PIIMarker) for m in metadata)
+
+
+def _annotation_is_pii(annotation: Any) -> bool:
+    """``PII[...]`` inside a union or a container: ``PII[str] | None``, ``list[PII[str]]``."""
+    if get_origin(annotation) is Annotated:
+        if _is_pii(list(getattr(annotation, "__metadata__", ()))):
+            return True
+        return _annotation_is_pii(get_args(annotation)[0])
+    return any(_annotation_is_pii(arg) for arg in get_args(annotation))
 
 
 def _nested_models(annotation: Any) -> Iterator[type[BaseModel]]:
@@ -195,7 +222,7 @@ def _nested_models(annotation: Any) -> Iterator[type[BaseModel]]:
 def _pii_paths(model: type[BaseModel], prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
     for name, info in model.model_fields.items():
         path = (*prefix, name)
-        if _is_pii(info.metadata):
+        if _is_pii(info.metadata) or _annotation_is_pii(info.annotation):
             yield path
             continue
         for nested in _nested_models(info.annotation):

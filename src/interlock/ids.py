@@ -1,53 +1,48 @@
 """Time-ordered identifiers.
 
-Event ids are ULIDs (48-bit millisecond timestamp, 80 random bits, Crockford
-base32) with an ``evt_`` prefix: they sort by creation time, are unique across
-processes, and stay monotonic within one process even inside a millisecond.
+An event id is ``evt_`` + 12 hex digits of milliseconds since the epoch + 20
+hex digits (80 bits) that start random in each millisecond and count up
+within it. Ids sort by creation time, stay unique across processes (80 random
+bits), and are monotonic within one process even inside a millisecond.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
+_rng = random.Random(os.urandom(32))
 _last_ms = 0
 _last_rand = 0
+_RAND_MAX = (1 << 80) - 1
 
 
-def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
-
-
-def ulid(now: float | None = None) -> str:
-    """A 26-character ULID; monotonic within this process."""
+def time_ordered(now: float | None = None) -> str:
+    """32 hex digits: 48-bit milliseconds, then 80 bits random-then-increasing."""
     global _last_ms, _last_rand
     ms = int((time.time() if now is None else now) * 1000)
     with _lock:
         if ms <= _last_ms:
             ms = _last_ms
             _last_rand += 1
-            if _last_rand >= 1 << 80:
+            if _last_rand > _RAND_MAX:
                 ms += 1
-                _last_rand = int.from_bytes(os.urandom(10), "big") >> 1
+                _last_rand = _rng.getrandbits(79)
         else:
-            _last_rand = int.from_bytes(os.urandom(10), "big") >> 1
+            _last_rand = _rng.getrandbits(79)  # leave headroom to count up within the ms
         _last_ms = ms
         rand = _last_rand
-    return _encode(ms, 10) + _encode(rand, 16)
+    return f"{ms:012x}{rand:020x}"
 
 
 def event_id(now: float | None = None) -> str:
-    """A new event id: ``evt_`` + ULID."""
-    return "evt_" + ulid(now)
+    """A new event id: ``evt_`` + a time-ordered id."""
+    return "evt_" + time_ordered(now)
 
 
 def new_correlation_id() -> str:
-    """A new correlation id: ``cor_`` + ULID."""
-    return "cor_" + ulid()
+    """A new correlation id: ``cor_`` + a time-ordered id."""
+    return "cor_" + time_ordered()

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("interlock.worker")
 
 Handler = Callable[[], Awaitable[None]]
+_NO_REDACTION = Redactor()
 Middleware = Callable[[Context, Handler], Awaitable[None]]
 
 
@@ -95,11 +96,14 @@ class Worker:
         stop = stop or asyncio.Event()
         wake = self.app._wake_event()
         beat = asyncio.create_task(self._heartbeats())
+        # With every slot busy, fill() waits for a free one; a stop must not wait for it.
+        unblock = asyncio.create_task(_set_when(stop, self._slot))
         try:
             while not stop.is_set():
                 if await self.fill() == 0:
                     await self._idle(stop, wake)
         finally:
+            unblock.cancel()
             await self._drain()
             beat.cancel()
             self.app._forget_wake_event(wake)
@@ -253,7 +257,8 @@ class Worker:
                 due_at=started + 60.0,
                 reason=f"flow {c.flow!r} is not registered in this worker; is it running older code?",
             )
-        redactor = Redactor(sensitive_values(c.event.data, flow.contract.pii_paths()))
+        pii = flow.contract.pii_paths()
+        redactor = Redactor(sensitive_values(c.event.data, pii)) if pii else _NO_REDACTION
         if c.attempts >= flow.retry.attempts:
             return self._dead(
                 c,
@@ -279,7 +284,9 @@ class Worker:
             await self._call(flow, event, ctx)
         except Suspend as suspend:
             return self._suspended(c, started, suspend)
-        except LeaseLost:
+        except LeaseLost as exc:
+            # A step write was refused: another worker holds the delivery now.
+            log.warning("lease.lost", delivery_id=c.delivery_id, detail=str(exc))
             return None
         except Exception as exc:
             return self._failed(c, flow, started, exc, redactor)
@@ -385,7 +392,7 @@ class Worker:
         context: dict[str, Any] = {
             "event_id": c.event.id,
             "event_type": c.event.type,
-            "subject": c.event.subject,
+            "subject": None if c.event.subject is None else redactor.text(c.event.subject),
             "correlation_id": c.event.correlation_id,
             "payload": redactor.value(redact_payload(c.event.data, flow.contract.pii_paths())),
             "attempts": c.attempts + 1,
@@ -430,6 +437,11 @@ class Worker:
         if len(reason) > self.config.max_reason:
             reason = reason[: self.config.max_reason - 1] + "…"
         return reason
+
+
+async def _set_when(trigger: asyncio.Event, target: asyncio.Event) -> None:
+    await trigger.wait()
+    target.set()
 
 
 def _bind(middleware: Middleware, ctx: Context, call_next: Handler) -> Handler:

@@ -37,7 +37,7 @@ from interlock.stores.base import (
     Trace,
 )
 from interlock.stores.sql import migrations, queries
-from interlock.stores.writer import GroupCommitWriter, map_sqlite_error
+from interlock.stores.writer import GroupCommitWriter, LoopWriter, map_sqlite_error
 
 Q = queries("sqlite")
 DURABILITY = {"durable": "FULL", "fast": "NORMAL"}
@@ -74,6 +74,9 @@ class SqliteStore:
         self.durability = durability
         self._busy_ms = int(busy_timeout * 1000)
         self._local = threading.local()
+        # Async callers (workers, async emits) share one loop-driven group commit;
+        # sync callers (CLI, scripts) go through a small writer thread.
+        self._async_writer = LoopWriter(self._connect, url)
         self._writer = GroupCommitWriter(self._connect, url)
 
     # -- connections ----------------------------------------------------------------
@@ -115,6 +118,7 @@ class SqliteStore:
             raise map_sqlite_error(exc, self.url) from None
 
     def close(self) -> None:
+        self._async_writer.close()
         self._writer.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
@@ -142,7 +146,7 @@ class SqliteStore:
 
     # -- writes ---------------------------------------------------------------------
     async def emit(self, items: list[NewEvent]) -> list[EmitResult]:
-        result: list[EmitResult] = await self._writer.submit(_emit, items)
+        result: list[EmitResult] = await self._async_writer.submit(_emit, items)
         return result
 
     def emit_sync(self, items: list[NewEvent]) -> list[EmitResult]:
@@ -150,18 +154,18 @@ class SqliteStore:
         return result
 
     async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[Claimed]:
-        result: list[Claimed] = await self._writer.submit(_claim, worker, limit, now, lease)
+        result: list[Claimed] = await self._async_writer.submit(_claim, worker, limit, now, lease)
         return result
 
     async def record_step(
         self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
     ) -> None:
-        await self._writer.submit(_record_step, delivery_id, fence, name, result_json, now)
+        await self._async_writer.submit(_record_step, delivery_id, fence, name, result_json, now)
 
     async def settle(
         self, outcome: Outcome, *, worker: str, chain: bool, now: float, lease: float
     ) -> Claimed | None:
-        result: Claimed | None = await self._writer.submit(
+        result: Claimed | None = await self._async_writer.submit(
             _settle, outcome, worker, chain, now, lease
         )
         return result
@@ -169,15 +173,15 @@ class SqliteStore:
     async def heartbeat(
         self, worker: str, leases: list[tuple[int, int]], until: float
     ) -> list[int]:
-        result: list[int] = await self._writer.submit(_heartbeat, worker, leases, until)
+        result: list[int] = await self._async_writer.submit(_heartbeat, worker, leases, until)
         return result
 
     async def replay(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]:
-        result: list[int] = await self._writer.submit(_replay, ids, actor, reason, now)
+        result: list[int] = await self._async_writer.submit(_replay, ids, actor, reason, now)
         return result
 
     async def discard(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]:
-        result: list[int] = await self._writer.submit(_discard, ids, actor, reason, now)
+        result: list[int] = await self._async_writer.submit(_discard, ids, actor, reason, now)
         return result
 
     def replay_sync(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]:
@@ -242,14 +246,20 @@ class SqliteStore:
         events: list[Event] = []
         if query.startswith("evt_"):
             rows = self._read(Q["event-by-id"], (query,))
-        elif query.startswith("dlv_") or query.isdigit():
-            delivery = self.get_delivery(int(query.removeprefix("dlv_")))
-            rows = self._read(Q["event-by-id"], (delivery.event_id,))
         else:
-            rows = self._read(Q["events-by-correlation"], (query,))
-            if not rows:
-                escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                rows = self._read(Q["events-by-subject"], (query, f"%:{escaped}"))
+            rows = []
+            number = query.removeprefix("dlv_")
+            if number.isdigit():  # a delivery id
+                found = self._read(Q["delivery-columns"] + " WHERE d.id = ?", (int(number),))
+                if found:
+                    rows = self._read(Q["event-by-id"], (found[0][1],))
+            if not query.startswith("dlv_"):
+                # A bare number may as well be a subject (order:1042 → "1042"): keep both.
+                matches = self._read(Q["events-by-correlation"], (query,))
+                if not matches:
+                    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                    matches = self._read(Q["events-by-subject"], (query, f"%:{escaped}"))
+                rows = [*rows, *matches]
         seen: dict[str, Event] = {}
         correlations = {r[7] for r in rows}
         for row in rows:
@@ -329,6 +339,14 @@ class SqliteStore:
 
 def _upgrade(conn: sqlite3.Connection, url: str) -> list[str]:
     current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if current == 0:
+        # Checked inside the write transaction: another process may be creating the schema.
+        tables = [r[0] for r in conn.execute(Q["user-tables"])]
+        if tables:
+            raise StoreCorrupt(
+                f"{url}: this SQLite file is not an interlock store (it already holds tables "
+                f"{', '.join(tables[:5])}); point the database URL at a new or interlock file"
+            )
     applied = []
     for migration in migrations("sqlite"):
         if migration.version <= current:
@@ -466,7 +484,12 @@ def _lease(
     row = conn.execute(Q["lease"], (worker, now + lease, now, delivery_id)).fetchone()
     (did, event_seq, flow, lane, fence, attempts, runs, chain, first_attempt_at) = row
     event = _event(conn.execute(Q["event-by-seq"], (event_seq,)).fetchone())
-    steps = {name: orjson.loads(result) for name, result in conn.execute(Q["steps-of"], (did,))}
+    # A delivery that never ran has no steps yet: skip the lookup on the hot path.
+    steps = (
+        {name: orjson.loads(result) for name, result in conn.execute(Q["steps-of"], (did,))}
+        if runs or chain > 1
+        else {}
+    )
     return Claimed(did, flow, lane, fence, attempts, runs, chain, first_attempt_at, event, steps)
 
 
@@ -478,10 +501,12 @@ def _record_step(
     result_json: bytes,
     now: float,
 ) -> LeaseLost | None:
+    args = (delivery_id, name, result_json.decode(), now, delivery_id, fence)
+    if conn.execute(Q["insert-step-fenced"], args).rowcount:
+        return None
     if conn.execute(Q["check-fence"], (delivery_id, fence)).fetchone() is None:
         return LeaseLost(f"delivery {delivery_id}: lease lost before step {name!r} was recorded")
-    conn.execute(Q["insert-step"], (delivery_id, name, result_json.decode(), now))
-    return None
+    return None  # already recorded (a replayed write): the first result stands
 
 
 def _settle(
@@ -569,9 +594,9 @@ def _advance_lane(
     nxt = conn.execute(Q["next-in-lane"], (flow, lane)).fetchone()
     if nxt is None:
         return None
-    conn.execute(Q["promote"], (now, nxt[0]))
     if chain:
         return _lease(conn, nxt[0], worker, now, lease)
+    conn.execute(Q["promote"], (now, nxt[0]))
     return None
 
 

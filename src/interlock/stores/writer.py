@@ -219,3 +219,126 @@ def _is_storage_failure(exc: BaseException) -> bool:
             "malformed",
         )
     )
+
+
+class LoopWriter:
+    """Group commit for async callers, without a second Python thread doing SQL.
+
+    The statements of a batch run on the event loop's own thread (no GIL
+    hand-offs per statement); only ``BEGIN IMMEDIATE`` (which may wait for
+    another process's lock) and ``COMMIT`` (the fsync) run on a helper
+    thread, so the loop keeps running flows while the disk works, and the
+    operations that arrive meanwhile form the next batch.
+    """
+
+    def __init__(
+        self, connect: Callable[[], sqlite3.Connection], url: str, max_batch: int = 512
+    ) -> None:
+        self._connect = connect
+        self._url = url
+        self._max_batch = max_batch
+        self._conn: sqlite3.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[Op, tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="interlock-commit"
+        )
+        self._closed = False
+        self.batches = 0
+        self.operations = 0
+
+    def submit(self, fn: Op, *args: Any) -> asyncio.Future[Any]:
+        """Queue ``fn(conn, *args)``; the future resolves after its batch committed."""
+        if self._closed:
+            raise StoreUnavailable(f"{self._url}: the store is closed")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._task is None or self._task.done():
+            self._start(loop)
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((fn, args, future))
+        assert self._wake is not None
+        self._wake.set()
+        return future
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._conn is None:
+            self._conn = self._connect()
+        self._loop = loop
+        self._pending = [p for p in self._pending if p[2].get_loop() is loop]
+        self._wake = asyncio.Event()
+        self._task = loop.create_task(self._run(), name="interlock-group-commit")
+
+    async def _run(self) -> None:
+        wake = self._wake
+        assert wake is not None
+        while True:
+            await wake.wait()
+            wake.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._commit(batch)
+
+    async def _in_thread(self, sql: str) -> None:
+        conn = self._conn
+        assert conn is not None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, conn.execute, sql)
+
+    async def _commit(self, batch: list[tuple[Op, tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+        conn = self._conn
+        assert conn is not None
+        self.batches += 1
+        self.operations += len(batch)
+        try:
+            await self._in_thread("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            _fail(batch, map_sqlite_error(exc, self._url))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        try:
+            results = [fn(conn, *args) for fn, args, _ in batch]
+        except Exception as exc:
+            _rollback(conn)
+            if len(batch) > 1 and not _is_storage_failure(exc):
+                for item in batch:
+                    await self._commit([item])
+                return
+            _fail(batch, map_sqlite_error(exc, self._url))
+            return
+        try:
+            await self._in_thread("COMMIT")
+        except BaseException as exc:
+            _rollback(conn)
+            _fail(batch, map_sqlite_error(exc, self._url))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._task is not None and self._loop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._task.cancel)
+        self._executor.shutdown(wait=True)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _fail(
+    batch: list[tuple[Op, tuple[Any, ...], asyncio.Future[Any]]], error: BaseException
+) -> None:
+    for _, _, future in batch:
+        if not future.done():
+            future.set_exception(error)

@@ -7,6 +7,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (source, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING seq;
 
+-- name: user-tables
+SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name;
+
 -- name: find-event-by-idempotency
 SELECT id FROM events WHERE source = ? AND idempotency_key = ?;
 
@@ -67,6 +70,13 @@ FROM events WHERE seq = ?;
 
 -- name: steps-of
 SELECT name, result FROM steps WHERE delivery_id = ?;
+
+-- name: insert-step-fenced
+INSERT INTO steps (delivery_id, name, result, recorded_at)
+SELECT ?, ?, ?, ? WHERE EXISTS (
+    SELECT 1 FROM deliveries WHERE id = ? AND fence = ? AND status = 'running'
+)
+ON CONFLICT (delivery_id, name) DO NOTHING;
 
 -- name: check-fence
 SELECT 1 FROM deliveries WHERE id = ? AND fence = ? AND status = 'running';
