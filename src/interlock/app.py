@@ -234,16 +234,20 @@ class Interlock:
         subject: str | None = None,
         occurred_at: float | None = None,
     ) -> str:
-        """The blocking twin of :meth:`emit`, for scripts and sync code."""
-        item = self.prepare(
-            event,
-            source=source,
-            idempotency_key=idempotency_key,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            subject=subject,
-            occurred_at=occurred_at,
-        )
+        """The blocking twin of :meth:`emit`, for scripts and sync code (sync flows included)."""
+        kwargs: dict[str, Any] = {
+            "source": source,
+            "idempotency_key": idempotency_key,
+            "correlation_id": correlation_id,
+            "causation_id": causation_id,
+            "subject": subject,
+            "occurred_at": occurred_at,
+        }
+        ctx = current_context.get()
+        if ctx is not None and idempotency_key is None and source == "api":
+            kwargs.update(ctx.emit_options(event))
+        self._in_flow_defaults(kwargs)
+        item = self.prepare(event, **kwargs)
         (result,) = self.store.emit_sync([item])
         self._notify_threadsafe()
         return result.event_id

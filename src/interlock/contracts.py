@@ -87,6 +87,15 @@ class Contract(BaseModel):
             cls.__subject__ = subject
         cls.__upcasters__ = {}
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.__subject__ is not None and cls.__subject__ not in cls.model_fields:
+            raise ConfigurationError(
+                f"contract {cls.__name__}: subject={cls.__subject__!r} is not one of its fields "
+                f"({', '.join(cls.model_fields) or 'none'})"
+            )
+
     # -- identity ---------------------------------------------------------------
     @classmethod
     def event_type(cls) -> str:
@@ -103,6 +112,8 @@ class Contract(BaseModel):
         if field is None:
             return None
         value = getattr(self, field)
+        if value is None or value == "":
+            return None
         prefix = type(self).event_type().split(".", 1)[0]
         return f"{prefix}:{value}"
 

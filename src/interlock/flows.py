@@ -37,7 +37,11 @@ class Retry:
     jitter: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.attempts, int) or self.attempts < 1:
+        if (
+            not isinstance(self.attempts, int)
+            or isinstance(self.attempts, bool)
+            or self.attempts < 1
+        ):
             raise ConfigurationError(f"Retry(attempts={self.attempts!r}): must be an int >= 1")
         if seconds(self.base) <= 0:
             raise ConfigurationError("Retry(base=...) must be greater than zero")

@@ -47,6 +47,7 @@ class WaitRequest:
     event_type: str
     match: dict[str, Any]
     deadline: float | None
+    since: float  # when the flow reached the wait: events received from then on count
 
 
 class Suspend(BaseException):
@@ -234,10 +235,11 @@ class Context:
                 return None
             cloud = value["event"]
             return event_type.load(cloud["data"], int(cloud.get("interlockversion", 1)))
-        deadline = None if timeout is None else self._clock.now() + seconds(timeout)
+        now = self._clock.now()
+        deadline = None if timeout is None else now + seconds(timeout)
         raise Suspend(
             deadline,
-            WaitRequest(unique, event_type.event_type(), dict(match or {}), deadline),
+            WaitRequest(unique, event_type.event_type(), dict(match or {}), deadline, now),
         )
 
     async def emit(
@@ -246,16 +248,18 @@ class Context:
         """Emit a follow-up event: caused by this one, with its correlation id. Without an
         explicit ``idempotency_key`` one is derived from this delivery, so a retry does not
         emit twice."""
+        return await self._emit(event, subject=subject, **self.emit_options(event, idempotency_key))
+
+    def emit_options(self, event: Contract, idempotency_key: str | None = None) -> dict[str, Any]:
+        """Where a follow-up event comes from: this flow, caused by this event, same correlation,
+        and (unless given) an idempotency key derived from this delivery."""
         unique = self._unique(f"emit:{event.event_type()}")
-        key = idempotency_key or self.step_key(unique)
-        return await self._emit(
-            event,
-            source=f"flow:{self.flow}",
-            idempotency_key=key,
-            correlation_id=self.correlation_id,
-            causation_id=self.event_id,
-            subject=subject,
-        )
+        return {
+            "source": f"flow:{self.flow}",
+            "idempotency_key": idempotency_key or self.step_key(unique),
+            "correlation_id": self.correlation_id,
+            "causation_id": self.event_id,
+        }
 
 
 class SyncContext:

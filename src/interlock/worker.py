@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 import random
 import socket
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -198,14 +199,22 @@ class Worker:
             if outcome is None:
                 self.counters.lost += 1
                 return
-            try:
-                current = await self._store.settle(
+            settling = asyncio.ensure_future(
+                self._store.settle(
                     outcome,
                     worker=self.name,
                     chain=not self._stopping,
                     now=self._clock.now(),
                     lease=self.config.lease,
                 )
+            )
+            try:
+                current = await asyncio.shield(settling)
+            except asyncio.CancelledError:
+                # The settle commits anyway, and may have leased the lane's next delivery to
+                # this worker: release it rather than leave it running until its lease expires.
+                await asyncio.shield(self._release_chained(settling))
+                raise
             except LeaseLost as exc:
                 self.counters.lost += 1
                 log.warning("lease.lost", delivery_id=outcome.delivery_id, detail=str(exc))
@@ -217,6 +226,14 @@ class Worker:
             self._tally(outcome)
             if current is not None:
                 self.counters.claimed += 1
+
+    async def _release_chained(self, settling: asyncio.Future[Claimed | None]) -> None:
+        try:
+            chained = await settling
+        except (LeaseLost, StoreError):
+            return
+        if chained is not None:
+            await self._release(chained)
 
     async def _release(self, claimed: Claimed) -> None:
         now = self._clock.now()
@@ -258,7 +275,7 @@ class Worker:
                 reason=f"flow {c.flow!r} is not registered in this worker; is it running older code?",
             )
         pii = flow.contract.pii_paths()
-        redactor = Redactor(sensitive_values(c.event.data, pii)) if pii else _NO_REDACTION
+        redactor = _redactor(c, flow, pii) if pii else _NO_REDACTION
         if c.attempts >= flow.retry.attempts:
             return self._dead(
                 c,
@@ -304,7 +321,9 @@ class Worker:
                 loop = asyncio.get_running_loop()
                 sync_ctx = SyncContext(ctx, loop)
                 args = (event, sync_ctx) if flow.takes_context else (event,)
-                await loop.run_in_executor(None, lambda: flow.handler(*args))
+                # In the handler's thread too, app.emit_sync knows which delivery it runs in.
+                run = contextvars.copy_context().run
+                await loop.run_in_executor(None, run, flow.handler, *args)
 
         call: Handler = handler
         for middleware in reversed(self.app.middleware):
@@ -324,7 +343,7 @@ class Worker:
                 started,
                 now,
                 reason=f"waiting for {w.event_type} matching {sorted(w.match)}",
-                wait=WaitSpec(w.step, w.event_type, w.match, w.deadline),
+                wait=WaitSpec(w.step, w.event_type, w.match, w.deadline, w.since),
             )
         return Outcome(
             c.delivery_id,
@@ -442,6 +461,17 @@ class Worker:
 async def _set_when(trigger: asyncio.Event, target: asyncio.Event) -> None:
     await trigger.wait()
     target.set()
+
+
+def _redactor(c: Claimed, flow: Flow, pii: Sequence[tuple[str, ...]]) -> Redactor:
+    values = sensitive_values(c.event.data, pii)
+    if c.event.version != flow.contract.__version__:
+        # Stored under an older version, its PII may sit elsewhere: take the upcast form's too.
+        # (A broken upcast is reported by the run itself.)
+        with contextlib.suppress(Exception):
+            upcast = flow.contract.upcast(c.event.data, c.event.version)
+            values += sensitive_values(upcast, pii)
+    return Redactor(values)
 
 
 def _bind(middleware: Middleware, ctx: Context, call_next: Handler) -> Handler:

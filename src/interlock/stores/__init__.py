@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from interlock.errors import ConfigurationError
 from interlock.stores.base import Store
 from interlock.stores.sqlite import SqliteStore
@@ -10,9 +12,20 @@ DEFAULT_URL = "sqlite:///interlock.db"
 
 
 def open_store(url: str, *, durability: str = "durable") -> SqliteStore:
-    """Open the store at ``url`` (``sqlite:///file.db``)."""
+    """Open the store at ``url`` (``sqlite:///file.db``).
+
+    ``INTERLOCK_SQLITE_BUSY_TIMEOUT`` (seconds, default 10) bounds how long a write
+    waits for another process's lock before failing with ``StoreUnavailable``.
+    """
     if url.startswith("sqlite:"):
-        return SqliteStore(url, durability=durability)
+        raw = os.environ.get("INTERLOCK_SQLITE_BUSY_TIMEOUT", "10")
+        try:
+            busy = float(raw)
+        except ValueError:
+            raise ConfigurationError(
+                f"INTERLOCK_SQLITE_BUSY_TIMEOUT={raw!r} is not a number of seconds"
+            ) from None
+        return SqliteStore(url, durability=durability, busy_timeout=busy)
     if url.startswith(("postgres://", "postgresql://")):
         raise ConfigurationError(
             f"{url.split('@')[-1]}: the PostgreSQL store is not part of this version; "

@@ -60,6 +60,7 @@ class WaitSpec:
     event_type: str
     match: dict[str, Any]
     deadline: float | None
+    since: float | None = None  # events received from then on satisfy the wait
 
 
 @dataclass(frozen=True, slots=True)

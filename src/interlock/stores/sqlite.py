@@ -35,6 +35,7 @@ from interlock.stores.base import (
     Stats,
     StepRow,
     Trace,
+    WaitSpec,
 )
 from interlock.stores.sql import migrations, queries
 from interlock.stores.writer import GroupCommitWriter, LoopWriter, map_sqlite_error
@@ -431,17 +432,37 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
 def _wake_waiters(conn: sqlite3.Connection, ev: Event, data_json: bytes) -> int:
     woke = 0
     for delivery_id, step, match_json in conn.execute(Q["waits-for-type"], (ev.type,)).fetchall():
-        match = orjson.loads(match_json)
-        if not all(_lookup(ev.data, path) == value for path, value in match.items()):
-            continue
-        payload = {"event": ev.to_cloudevent()}
-        conn.execute(
-            Q["insert-step"], (delivery_id, step, orjson.dumps(payload).decode(), ev.received_at)
-        )
-        conn.execute(Q["delete-wait"], (delivery_id,))
-        conn.execute(Q["wake-waiter"], (ev.received_at, delivery_id))
-        woke += 1
+        if _matches(ev, orjson.loads(match_json)):
+            _wake(conn, delivery_id, step, ev, ev.received_at)
+            woke += 1
     return woke
+
+
+def _catch_up_wait(conn: sqlite3.Connection, delivery_id: int, wait: WaitSpec, now: float) -> None:
+    """Take an event that arrived after the flow reached its wait but before the wait was
+    recorded (``_wake_waiters`` could not see it yet): the earliest match wins."""
+    if wait.since is None:
+        return
+    found: Event | None = None
+    for row in conn.execute(Q["events-of-type-newest-first"], (wait.event_type,)):
+        ev = _event(row)
+        if ev.received_at < wait.since:
+            break
+        if _matches(ev, wait.match):
+            found = ev
+    if found is not None:
+        _wake(conn, delivery_id, wait.step, found, now)
+
+
+def _matches(ev: Event, match: dict[str, Any]) -> bool:
+    return all(_lookup(ev.data, path) == value for path, value in match.items())
+
+
+def _wake(conn: sqlite3.Connection, delivery_id: int, step: str, ev: Event, due: float) -> None:
+    payload = {"event": ev.to_cloudevent()}
+    conn.execute(Q["insert-step"], (delivery_id, step, orjson.dumps(payload).decode(), due))
+    conn.execute(Q["delete-wait"], (delivery_id,))
+    conn.execute(Q["wake-waiter"], (due, delivery_id))
 
 
 def _lookup(data: Any, path: str) -> Any:
@@ -484,10 +505,11 @@ def _lease(
     row = conn.execute(Q["lease"], (worker, now + lease, now, delivery_id)).fetchone()
     (did, event_seq, flow, lane, fence, attempts, runs, chain, first_attempt_at) = row
     event = _event(conn.execute(Q["event-by-seq"], (event_seq,)).fetchone())
-    # A delivery that never ran has no steps yet: skip the lookup on the hot path.
+    # A delivery never leased before has no steps yet: skip the lookup on the hot path.
+    # (A released run counts no run but may have checkpointed steps: the fence tells.)
     steps = (
         {name: orjson.loads(result) for name, result in conn.execute(Q["steps-of"], (did,))}
-        if runs or chain > 1
+        if runs or chain > 1 or fence > 1
         else {}
     )
     return Claimed(did, flow, lane, fence, attempts, runs, chain, first_attempt_at, event, steps)
@@ -548,6 +570,7 @@ def _settle(
                     o.wait.deadline,
                 ),
             )
+            _catch_up_wait(conn, o.delivery_id, o.wait, now)
     elif o.kind == "released":
         cur = conn.execute(
             Q["reschedule"], ("pending", o.due_at, 0, 0, None, None, o.delivery_id, o.fence)

@@ -124,6 +124,11 @@ SELECT seq, id, type, version, source, subject, idempotency_key, correlation_id,
        occurred_at, received_at, data
 FROM events WHERE subject = ? OR subject LIKE ? ESCAPE '\' ORDER BY seq LIMIT 500;
 
+-- name: events-of-type-newest-first
+SELECT seq, id, type, version, source, subject, idempotency_key, correlation_id, causation_id,
+       occurred_at, received_at, data
+FROM events WHERE type = ? ORDER BY seq DESC;
+
 -- name: events-by-correlation
 SELECT seq, id, type, version, source, subject, idempotency_key, correlation_id, causation_id,
        occurred_at, received_at, data

@@ -1,0 +1,105 @@
+"""`make bench`: interlock and its peers on the same workload, in the same run.
+
+Runs bench/throughput.py (interlock) and each peer script under bench/peers/
+with --json, then prints one table with every figure and interlock's ratio to
+each peer. Peers that cannot run here (Redis down, package missing) are
+reported as skipped with the reason; interlock's own run must succeed.
+
+    python bench/run_all.py [--events 20000] [--keys 500] [--only interlock,celery]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+RUNS: list[tuple[str, list[str]]] = [
+    ("interlock", ["throughput.py"]),
+    ("interlock-fast", ["throughput.py", "--durability", "fast"]),
+    ("huey-redis", ["peers/huey_bench.py", "--backend", "redis"]),
+    ("huey-sqlite", ["peers/huey_bench.py", "--backend", "sqlite"]),
+    ("dramatiq", ["peers/dramatiq_bench.py"]),
+    ("celery", ["peers/celery_bench.py"]),
+]
+
+
+def run_one(label: str, argv: list[str], events: int, keys: int) -> dict[str, Any]:
+    cmd = [sys.executable, str(HERE / argv[0]), *argv[1:], "--events", str(events)]
+    cmd += ["--keys", str(keys), "--json"]
+    print(f"· {label}: {' '.join(cmd[1:])}", flush=True)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=HERE.parent)
+    except subprocess.TimeoutExpired:
+        return {"name": label, "skipped": "timed out after 900 s"}
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"name": label, "skipped": " | ".join(tail) or f"exit {proc.returncode}"}
+    lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
+    if not lines:
+        return {"name": label, "skipped": "printed no JSON result"}
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["label"] = label
+    result["seconds"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="interlock vs peers on one workload")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--keys", type=int, default=500)
+    parser.add_argument("--only", help="comma-separated labels to run")
+    parser.add_argument("--json-out", type=Path, help="also write all results to this file")
+    args = parser.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    results = [
+        run_one(label, argv, args.events, args.keys)
+        for label, argv in RUNS
+        if only is None or label in only
+    ]
+    ours = next((r for r in results if r.get("label") == "interlock"), None)
+    print()
+    print(
+        f"{args.events:,} events over {args.keys} keys, one step per event — "
+        f"{platform.node()}, {platform.processor() or platform.machine()}, Python "
+        f"{platform.python_version()}"
+    )
+    header = f"{'system':<34}{'ingest/s':>10}{'e2e/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>9}"
+    print(header + f"{'e2e vs us':>11}")
+    print("-" * (len(header) + 11))
+    for r in results:
+        if "skipped" in r:
+            print(f"{r['name']:<34}skipped: {r['skipped']}")
+            continue
+        ratio = "-"
+        if ours and "skipped" not in ours and r is not ours and r.get("e2e_events_per_s"):
+            ratio = f"{ours['e2e_events_per_s'] / r['e2e_events_per_s']:.2f}x"
+        print(
+            f"{r.get('name', r['label'])[:33]:<34}"
+            f"{fmt(r.get('ingest_events_per_s'), ',.0f'):>10}"
+            f"{fmt(r.get('e2e_events_per_s'), ',.0f'):>10}"
+            f"{fmt(r.get('p50_ms'), '.2f'):>9}"
+            f"{fmt(r.get('p99_ms'), '.2f'):>9}"
+            f"{fmt(r.get('peak_rss_mb'), '.0f'):>9}"
+            f"{ratio:>11}"
+        )
+    print("\n'e2e vs us' is interlock (durable) end-to-end events/s divided by the peer's.")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2))
+    return 0 if ours is None or "skipped" not in ours else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
