@@ -411,9 +411,10 @@ def run_peer(make_peer: Callable[[], Peer], args: argparse.Namespace) -> int:
         result = _measure(peer, args, workdir, workers)
     except BenchError as exc:
         tail = workers.log_tail()
-        log(f"error: {peer.name if peer else Path(sys.argv[0]).stem}: {exc}")
         if tail:
-            log(f"--- worker log (last lines) ---\n{tail}")
+            log(f"--- worker log (last lines) ---\n{tail}\n---")
+        # Last, so that a caller showing only the end of stderr still sees why.
+        log(f"error: {peer.name if peer else Path(sys.argv[0]).stem}: {exc}")
         return 1
     finally:
         workers.stop()

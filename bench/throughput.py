@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from interlock import Context, Contract, Interlock  # noqa: E402
+from interlock import Context, Contract, Interlock
 
 
 class Job(Contract, event="bench.job", version=1):

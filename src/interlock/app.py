@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -58,7 +57,7 @@ class Interlock:
         self._subscriptions: dict[str, list[Flow]] = {}
         self._store: SqliteStore | None = None
         self._store_lock = threading.Lock()
-        self._wakes: weakref.WeakSet[asyncio.Event] = weakref.WeakSet()
+        self._wakes: list[asyncio.Event] = []
 
     def __repr__(self) -> str:
         return f"Interlock({self.name!r}, flows={len(self.flows)}, store={self.database_url!r})"
@@ -235,6 +234,15 @@ class Interlock:
         occurred_at: float | None = None,
     ) -> str:
         """The blocking twin of :meth:`emit`, for scripts and sync code (sync flows included)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise ConfigurationError(
+                "emit_sync() was called from async code (a running event loop): "
+                "use `await app.emit(...)` there"
+            )
         kwargs: dict[str, Any] = {
             "source": source,
             "idempotency_key": idempotency_key,
@@ -284,14 +292,15 @@ class Interlock:
 
     def _wake_event(self) -> asyncio.Event:
         event = asyncio.Event()
-        self._wakes.add(event)
+        self._wakes.append(event)
         return event
 
     def _forget_wake_event(self, event: asyncio.Event) -> None:
-        self._wakes.discard(event)
+        if event in self._wakes:
+            self._wakes.remove(event)
 
     def _notify(self) -> None:
-        for event in list(self._wakes):
+        for event in self._wakes:
             event.set()
 
     def _notify_threadsafe(self) -> None:

@@ -148,7 +148,14 @@ class Contract(BaseModel):
                     f"{cls.event_type()}: no upcaster from v{v} to v{v + 1}; register one with "
                     f"@{cls.__name__}.upcaster(from_version={v})"
                 )
-            data = fn(dict(data))
+            try:
+                data = fn(dict(data))
+            except Exception as exc:
+                # Never echo the payload: the message may hold personal data.
+                raise ContractViolation(
+                    f"{cls.event_type()}: the upcaster from v{v} to v{v + 1} failed with "
+                    f"{type(exc).__name__}; fix it and replay"
+                ) from None
         return data
 
     @classmethod

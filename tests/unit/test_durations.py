@@ -30,13 +30,16 @@ def test_seconds_reads_user_durations(value: object, expected: float) -> None:
     assert seconds(value) == pytest.approx(expected)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("value", ["", "   ", "10", "ten seconds", "5x", "1h30", "m5", "30S", "-5s"])
+@pytest.mark.parametrize(
+    "value", ["", "   ", "10", "ten seconds", "5x", "1h30", "m5", "30S", "-5s"]
+)
 def test_seconds_rejects_unreadable_strings_with_an_example(value: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         seconds(value)
     message = str(info.value)
     assert repr(value) in message
-    assert "'30s'" in message and "'1h30m'" in message
+    assert "'30s'" in message
+    assert "'1h30m'" in message
 
 
 @pytest.mark.parametrize("value", [-1, -0.5, timedelta(seconds=-3)])
@@ -59,7 +62,15 @@ def test_seconds_rejects_non_finite_durations(value: object) -> None:
 
 @pytest.mark.parametrize(
     ("secs", "text"),
-    [(0.25, "250ms"), (1.0, "1s"), (1.5, "1.5s"), (90, "1.5m"), (600, "10m"), (7200, "2h"), (86400 * 3, "3d")],
+    [
+        (0.25, "250ms"),
+        (1.0, "1s"),
+        (1.5, "1.5s"),
+        (90, "1.5m"),
+        (600, "10m"),
+        (7200, "2h"),
+        (86400 * 3, "3d"),
+    ],
 )
 def test_humanize(secs: float, text: str) -> None:
     assert humanize(secs) == text

@@ -4,8 +4,15 @@ import random
 
 import pytest
 
-from interlock import ConfigurationError, ContractViolation, LimitExceeded, Permanent, RateLimited
-from interlock import Retry, Retryable
+from interlock import (
+    ConfigurationError,
+    ContractViolation,
+    LimitExceeded,
+    Permanent,
+    RateLimited,
+    Retry,
+    Retryable,
+)
 from interlock.retries import backoff, classify, decide
 
 
@@ -123,6 +130,7 @@ def test_max_elapsed_also_bounds_rate_limited_retries() -> None:
     [
         ({"attempts": 0}, "attempts"),
         ({"attempts": 2.5}, "attempts"),
+        ({"attempts": True}, "attempts"),
         ({"base": 0}, "base"),
         ({"base": "10s", "cap": "1s"}, "cap"),
         ({"cap": "soon"}, "cannot read duration"),

@@ -85,6 +85,7 @@ class SqliteStore:
         parent = Path(self.path).parent
         if not parent.exists():
             raise ConfigurationError(f"{self.url}: folder {parent} does not exist")
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -101,7 +102,9 @@ class SqliteStore:
             # Keep the lookup pages of a large backlog in memory (64 MiB).
             conn.execute("PRAGMA cache_size = -65536")
             conn.execute("PRAGMA temp_store = MEMORY")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
             raise map_sqlite_error(exc, self.url) from None
         return conn
 
@@ -583,6 +586,9 @@ def _settle(
         )
     if not cur.rowcount:
         return LeaseLost(f"delivery {o.delivery_id}: lease lost; outcome {o.kind} dropped")
+    if o.kind in ("sleep", "wait"):
+        # Time parked on purpose is not time spent retrying: Retry.max_elapsed restarts.
+        conn.execute(Q["restart-elapsed"], (o.delivery_id,))
     conn.execute(
         Q["insert-attempt"],
         (

@@ -93,6 +93,9 @@ SET status = ?, due_at = ?, worker = NULL, runs = runs + ?, attempts = attempts 
     error_class = ?, reason = ?
 WHERE id = ? AND fence = ? AND status = 'running';
 
+-- name: restart-elapsed
+UPDATE deliveries SET first_attempt_at = NULL WHERE id = ?;
+
 -- name: insert-attempt
 INSERT INTO attempts (delivery_id, number, chain, worker, started_at, finished_at, outcome,
                       error_class, reason, delay)
