@@ -1,13 +1,16 @@
 """interlock throughput and latency on the embedded SQLite store.
 
-Workload: N events over K keys (ordering key = the key), a flow with one
-checkpointed step. Phases, each on a fresh database file:
+Workload: N events over K keys (the ordering key), one flow whose handler does
+one checkpointed step. By default the producer and the worker share one
+process, as in `interlock run` (gateway and workers in one process, one group
+commit); `--split` runs the worker as its own process instead, the way the
+peers run theirs. Phases, each on a fresh database file:
 
 1. ingest: emit all N events (64 concurrent producers, group-committed), no worker;
-2. end-to-end: a worker runs while the producers emit; time from the first emit
-   to the last handler done;
+2. end-to-end: with a worker process running, emit N events; time from the first
+   emit to the last delivery succeeded;
 3. latency: a producer paced at a fixed rate (default 1,000/s) with absolute
-   deadlines; enqueue-to-start latency per event.
+   deadlines; enqueue-to-start latency per event (attempt start - event time).
 
     python bench/throughput.py --events 20000 --keys 500 [--json]
 """
@@ -16,19 +19,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import resource
+import signal
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
 
-from interlock import Context, Contract, Interlock
+from common import PeakRss, percentile  # noqa: E402
+from interlock import Context, Contract, Interlock  # noqa: E402
 
 
 class Job(Contract, event="bench.job", version=1):
@@ -36,27 +44,68 @@ class Job(Contract, event="bench.job", version=1):
     key: str
 
 
-def make_app(path: str, durability: str) -> tuple[Interlock, dict[str, Any]]:
-    app = Interlock("bench", f"sqlite:///{path}", durability=durability)
-    state: dict[str, Any] = {"done": 0, "latencies": [], "target": 0, "finished": None}
+def effect(n: int) -> dict[str, int]:
+    return {"n": n}
 
-    def effect(n: int) -> int:
-        return n
+
+DONE: list[Any] = [0, 0.0]  # deliveries finished in this process, and when the last did
+
+
+def make_app(path: str, durability: str, split: bool = False) -> Interlock:
+    app = Interlock("bench-split" if split else "bench", f"sqlite:///{path}", durability=durability)
+    DONE[0] = 0
 
     @app.flow(Job, owner="bench", key="key")
     async def handle(event: Job, ctx: Context) -> None:
-        if state["record"]:
-            state["latencies"].append(time.time() - ctx.event.occurred_at)
         await ctx.step("effect", effect, event.n)
-        state["done"] += 1
-        if state["done"] >= state["target"] and state["finished"] is not None:
-            state["finished"].set()
+        DONE[0] += 1
+        DONE[1] = time.perf_counter()
 
-    state["record"] = False
-    return app, state
+    return app
 
 
-async def produce(app: Interlock, n: int, keys: int, producers: int = 64) -> None:
+# -- the worker process ------------------------------------------------------------------------
+
+
+def run_worker(path: str, durability: str, concurrency: int) -> None:
+    app = make_app(path, durability)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        worker = app.worker(concurrency=concurrency)
+        task = asyncio.create_task(worker.run(stop))
+        print("ready", flush=True)
+        await task
+
+    asyncio.run(main())
+    app.close()
+
+
+class WorkerProcess:
+    def __init__(self, path: str, args: argparse.Namespace) -> None:
+        cmd = [sys.executable, __file__, "--role", "worker", "--db", path]
+        cmd += ["--durability", args.durability, "--concurrency", str(args.concurrency)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError(f"worker did not start (got {line!r})")
+        self.rss = PeakRss()
+        self.rss.start(self.proc.pid)
+
+    def stop(self) -> float:
+        self.rss.stop()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        return self.rss.peak_mb
+
+
+# -- the producer --------------------------------------------------------------------------------
+
+
+async def produce(app: Interlock, n: int, keys: int, producers: int = 256) -> None:
     async def producer(start: int) -> None:
         for i in range(start, n, producers):
             await app.emit(Job(n=i, key=f"k{i % keys}"))
@@ -64,111 +113,138 @@ async def produce(app: Interlock, n: int, keys: int, producers: int = 64) -> Non
     await asyncio.gather(*(producer(p) for p in range(producers)))
 
 
-async def phase_ingest(path: str, n: int, keys: int, durability: str) -> float:
-    app, _ = make_app(path, durability)
+def wait_done(path: str, n: int, timeout: float = 600.0) -> float:
+    """Poll the database until n deliveries succeeded; returns when that was seen."""
+    conn = sqlite3.connect(path)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            (done,) = conn.execute(
+                "SELECT count(*) FROM deliveries WHERE status = 'succeeded'"
+            ).fetchone()
+            if done >= n:
+                return time.perf_counter()
+            time.sleep(0.005)
+    finally:
+        conn.close()
+    raise TimeoutError(f"{n} deliveries did not finish within {timeout}s")
+
+
+async def wait_done_async(app: Interlock, path: str, n: int) -> float:
+    """Wait until n deliveries succeeded: the in-process handler counts them; a split
+    worker's progress is polled from the database in a thread."""
+    if app.name == "bench-split":
+        return await asyncio.to_thread(wait_done, path, n)
+    while DONE[0] < n:
+        await asyncio.sleep(0.001)
+    return DONE[1]
+
+
+async def phase_ingest(path: str, args: argparse.Namespace) -> float:
+    app = make_app(path, args.durability)
     app.store  # noqa: B018 - create the schema outside the timing
     start = time.perf_counter()
-    await produce(app, n, keys)
+    await produce(app, args.events, args.keys)
     elapsed = time.perf_counter() - start
     app.close()
-    return n / elapsed
+    return args.events / elapsed
 
 
-async def phase_e2e(path: str, n: int, keys: int, durability: str, concurrency: int) -> float:
-    app, state = make_app(path, durability)
+class InProcessWorker:
+    """The worker on the producer's event loop (as `interlock run` runs it)."""
+
+    def __init__(self, app: Interlock, args: argparse.Namespace) -> None:
+        self.stop_event = asyncio.Event()
+        self.task = asyncio.create_task(
+            app.worker(concurrency=args.concurrency).run(self.stop_event)
+        )
+
+    async def astop(self) -> float:
+        self.stop_event.set()
+        await self.task
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def start_worker(path: str, app: Interlock, args: argparse.Namespace) -> Any:
+    if args.split:
+        return WorkerProcess(path, args)
+    return InProcessWorker(app, args)
+
+
+async def stop_worker(worker: Any) -> float:
+    if isinstance(worker, InProcessWorker):
+        return await worker.astop()
+    rss: float = worker.stop()
+    return rss
+
+
+async def phase_e2e(path: str, args: argparse.Namespace) -> tuple[float, float]:
+    app = make_app(path, args.durability, args.split)
     app.store  # noqa: B018
-    state["target"] = n
-    state["finished"] = asyncio.Event()
-    stop = asyncio.Event()
-    worker = app.worker(concurrency=concurrency)
-    task = asyncio.create_task(worker.run(stop))
-    await asyncio.sleep(0.05)
-    start = time.perf_counter()
-    await produce(app, n, keys)
-    await asyncio.wait_for(state["finished"].wait(), timeout=600)
-    elapsed = time.perf_counter() - start
-    stop.set()
-    await task
-    app.close()
-    return n / elapsed
+    worker = await start_worker(path, app, args)
+    try:
+        start = time.perf_counter()
+        await produce(app, args.events, args.keys)
+        done = await wait_done_async(app, path, args.events)
+    finally:
+        rss = await stop_worker(worker)
+        app.close()
+    return args.events / (done - start), rss
 
 
-async def phase_latency(
-    path: str, n: int, keys: int, durability: str, rate: float, concurrency: int
-) -> list[float]:
-    app, state = make_app(path, durability)
+async def phase_latency(path: str, args: argparse.Namespace) -> tuple[list[float], float]:
+    app = make_app(path, args.durability, args.split)
     app.store  # noqa: B018
-    state["target"] = n
-    state["finished"] = asyncio.Event()
-    state["record"] = True
-    stop = asyncio.Event()
-    worker = app.worker(concurrency=concurrency)
-    task = asyncio.create_task(worker.run(stop))
-    await asyncio.sleep(0.05)
-    loop = asyncio.get_running_loop()
-    begin = loop.time()
-    pending: set[asyncio.Task[str]] = set()
-    for i in range(n):
-        deadline = begin + i / rate
-        delay = deadline - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        t = asyncio.create_task(app.emit(Job(n=i, key=f"k{i % keys}")))
-        pending.add(t)
-        t.add_done_callback(pending.discard)
-    await asyncio.wait_for(state["finished"].wait(), timeout=600)
-    stop.set()
-    await task
-    app.close()
-    latencies: list[float] = state["latencies"]
-    return latencies
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
+    worker = await start_worker(path, app, args)
+    n = args.latency_events
+    try:
+        loop = asyncio.get_running_loop()
+        begin = loop.time()
+        tasks = []
+        for i in range(n):
+            delay = begin + i / args.rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(app.emit(Job(n=i, key=f"k{i % args.keys}"))))
+        await asyncio.gather(*tasks)
+        await wait_done_async(app, path, n)
+    finally:
+        rss = await stop_worker(worker)
+        app.close()
+    conn = sqlite3.connect(path)
+    rows = conn.execute(
+        "SELECT a.started_at - e.occurred_at FROM attempts a "
+        "JOIN deliveries d ON d.id = a.delivery_id JOIN events e ON e.seq = d.event_seq "
+        "WHERE a.number = 1"
+    ).fetchall()
+    conn.close()
+    return [r[0] for r in rows], rss
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as tmp:
-        ingest = await phase_ingest(
-            os.path.join(tmp, "ingest.db"), args.events, args.keys, args.durability
-        )
-        gc.collect()
-        e2e = await phase_e2e(
-            os.path.join(tmp, "e2e.db"), args.events, args.keys, args.durability, args.concurrency
-        )
-        gc.collect()
-        lat = await phase_latency(
-            os.path.join(tmp, "lat.db"),
-            args.latency_events,
-            args.keys,
-            args.durability,
-            args.rate,
-            args.concurrency,
-        )
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        ingest = await phase_ingest(os.path.join(tmp, "ingest.db"), args)
+        e2e, rss_e2e = await phase_e2e(os.path.join(tmp, "e2e.db"), args)
+        lat, rss_lat = await phase_latency(os.path.join(tmp, "lat.db"), args)
     return {
-        "name": f"interlock (sqlite, {args.durability})",
+        "name": f"interlock (sqlite, {args.durability}{', split' if args.split else ''})",
         "events": args.events,
         "keys": args.keys,
+        "workers": 1,
         "concurrency": args.concurrency,
         "ingest_events_per_s": round(ingest, 1),
         "e2e_events_per_s": round(e2e, 1),
         "latency_rate": args.rate,
         "p50_ms": round(percentile(lat, 50) * 1000, 3),
         "p99_ms": round(percentile(lat, 99) * 1000, 3),
-        "peak_rss_mb": round(rss_mb, 1),
+        "peak_rss_mb": round(max(rss_e2e, rss_lat), 1),
         "durable_to_disk": args.durability == "durable",
         "per_key_ordering": True,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--keys", type=int, default=500)
     parser.add_argument("--rate", type=float, default=1000.0, help="latency phase: events/s")
@@ -176,7 +252,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=500)
     parser.add_argument("--durability", choices=["durable", "fast"], default="durable")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--split", action="store_true", help="run the worker as a separate process")
+    parser.add_argument("--role", choices=["bench", "worker"], default="bench")
+    parser.add_argument("--db", help="(worker role) database file")
     args = parser.parse_args()
+    if args.role == "worker":
+        run_worker(args.db, args.durability, args.concurrency)
+        return
     result = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(result))
@@ -185,9 +267,10 @@ def main() -> None:
     print(f"  ingest      {result['ingest_events_per_s']:>10,.0f} events/s")
     print(f"  end-to-end  {result['e2e_events_per_s']:>10,.0f} events/s")
     print(
-        f"  latency at {args.rate:,.0f}/s: p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms"
+        f"  latency at {args.rate:,.0f}/s: p50 {result['p50_ms']:.2f} ms, "
+        f"p99 {result['p99_ms']:.2f} ms"
     )
-    print(f"  peak RSS    {result['peak_rss_mb']:>10.1f} MB")
+    print(f"  worker peak RSS {result['peak_rss_mb']:>6.1f} MB")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,13 @@ class Suspend(BaseException):
         self.wait = wait
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a queued checkpoint's outcome as seen; a refusal (lost lease) also refuses the
+    delivery's outcome, which the worker reports."""
+    if not future.cancelled():
+        future.exception()
+
+
 def encode_result(value: Any) -> bytes:
     """JSON for a step result; pydantic models and dataclasses are supported."""
     return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
@@ -162,9 +169,13 @@ class Context:
                 "return a dict, list, str, number, bool, None or a pydantic model"
             ) from None
         self._limits.check("max_step_result_bytes", len(encoded))
-        await self._store.record_step(
+        # Queued, not awaited: the group commit writes it in order, no later than the
+        # delivery's outcome (which carries the same fencing token). A crash before that
+        # commit re-runs the step with the same step_key, for the vendor to de-duplicate.
+        pending = self._store.record_step_nowait(
             self.delivery_id, self._claimed.fence, name, encoded, self._clock.now()
         )
+        pending.add_done_callback(_retrieve)
         decoded = orjson.loads(encoded)
         self._recorded[name] = decoded
         return decoded

@@ -51,7 +51,7 @@ class WorkerConfig:
     concurrency: int = 256  # lanes in flight at once
     lease: float = 30.0  # seconds a claim is valid without a heartbeat
     heartbeat: float | None = None  # default: lease / 3
-    poll: float = 0.005  # seconds between checks for work committed by other processes
+    poll: float = 0.002  # seconds between checks for work committed by other processes
     grace: float = 30.0  # seconds to finish in-flight work on stop
     max_reason: int = 500  # characters of an attempt's reason
 
@@ -199,14 +199,12 @@ class Worker:
             if outcome is None:
                 self.counters.lost += 1
                 return
-            settling = asyncio.ensure_future(
-                self._store.settle(
-                    outcome,
-                    worker=self.name,
-                    chain=not self._stopping,
-                    now=self._clock.now(),
-                    lease=self.config.lease,
-                )
+            settling = self._store.settle(
+                outcome,
+                worker=self.name,
+                chain=not self._stopping,
+                now=self._clock.now(),
+                lease=self.config.lease,
             )
             try:
                 current = await asyncio.shield(settling)

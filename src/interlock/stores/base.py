@@ -7,6 +7,7 @@ surfaces are plain synchronous calls.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -183,9 +184,13 @@ class Store(Protocol):
         self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
     ) -> None: ...
 
-    async def settle(
+    def record_step_nowait(
+        self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
+    ) -> asyncio.Future[None]: ...
+
+    def settle(
         self, outcome: Outcome, *, worker: str, chain: bool, now: float, lease: float
-    ) -> Claimed | None: ...
+    ) -> asyncio.Future[Claimed | None]: ...
 
     async def heartbeat(
         self, worker: str, leases: list[tuple[int, int]], until: float

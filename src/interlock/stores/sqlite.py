@@ -12,6 +12,7 @@ Durability profiles:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
@@ -77,8 +78,8 @@ class SqliteStore:
         self._local = threading.local()
         # Async callers (workers, async emits) share one loop-driven group commit;
         # sync callers (CLI, scripts) go through a small writer thread.
-        self._async_writer = LoopWriter(self._connect, url)
-        self._writer = GroupCommitWriter(self._connect, url)
+        self._async_writer = LoopWriter(self._connect_writer, url, busy_timeout=busy_timeout)
+        self._writer = GroupCommitWriter(self._connect_writer, url, busy_timeout=busy_timeout)
 
     # -- connections ----------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -106,6 +107,12 @@ class SqliteStore:
             if conn is not None:
                 conn.close()
             raise map_sqlite_error(exc, self.url) from None
+        return conn
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        # Writers wait for the lock in begin_immediate(), in finer steps than SQLite's handler.
+        conn.execute("PRAGMA busy_timeout = 0")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
@@ -164,15 +171,20 @@ class SqliteStore:
     async def record_step(
         self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
     ) -> None:
-        await self._async_writer.submit(_record_step, delivery_id, fence, name, result_json, now)
+        await self.record_step_nowait(delivery_id, fence, name, result_json, now)
 
-    async def settle(
+    def record_step_nowait(
+        self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
+    ) -> asyncio.Future[None]:
+        """Queue a checkpoint for the next group commit; writes stay in submission order."""
+        return self._async_writer.submit(_record_step, delivery_id, fence, name, result_json, now)
+
+    def settle(
         self, outcome: Outcome, *, worker: str, chain: bool, now: float, lease: float
-    ) -> Claimed | None:
-        result: Claimed | None = await self._async_writer.submit(
-            _settle, outcome, worker, chain, now, lease
-        )
-        return result
+    ) -> asyncio.Future[Claimed | None]:
+        """Record an outcome (fenced). With ``chain``, the lane's next delivery is leased to
+        ``worker`` in the same transaction and returned."""
+        return self._async_writer.submit(_settle, outcome, worker, chain, now, lease)
 
     async def heartbeat(
         self, worker: str, leases: list[tuple[int, int]], until: float

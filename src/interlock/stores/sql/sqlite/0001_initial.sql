@@ -20,7 +20,6 @@ CREATE UNIQUE INDEX events_idempotency ON events (source, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 CREATE INDEX events_subject ON events (subject) WHERE subject IS NOT NULL;
 CREATE INDEX events_correlation ON events (correlation_id);
-CREATE INDEX events_type ON events (type, seq);
 
 -- One row per (event, subscribed flow).
 --   queued   waiting behind an earlier delivery of its lane
