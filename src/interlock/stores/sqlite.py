@@ -78,7 +78,13 @@ class SqliteStore:
         self._local = threading.local()
         # Async callers (workers, async emits) share one loop-driven group commit;
         # sync callers (CLI, scripts) go through a small writer thread.
-        self._async_writer = LoopWriter(self._connect_writer, url, busy_timeout=busy_timeout)
+        self._async_writer = LoopWriter(
+            self._connect_writer,
+            url,
+            busy_timeout=busy_timeout,
+            synchronous=DURABILITY[durability],
+            light_ops=frozenset({_claim, _heartbeat}),
+        )
         self._writer = GroupCommitWriter(self._connect_writer, url, busy_timeout=busy_timeout)
 
     # -- connections ----------------------------------------------------------------

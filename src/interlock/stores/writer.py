@@ -265,11 +265,19 @@ class LoopWriter:
         url: str,
         max_batch: int = 512,
         busy_timeout: float = 10.0,
+        synchronous: str = "FULL",
+        light_ops: frozenset[Op] = frozenset(),
     ) -> None:
         self._connect = connect
         self._url = url
         self._busy_timeout = busy_timeout
         self._max_batch = max_batch
+        # Batches made only of "light" operations (leases, heartbeats) commit without an
+        # fsync: losing them to a power cut only means a lease is taken again. The next
+        # durable commit's fsync covers their WAL frames too, so order is never broken.
+        self._synchronous = synchronous
+        self._light_ops = light_ops
+        self._current_sync = synchronous
         self._conn: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[Op, tuple[Any, ...], asyncio.Future[Any]]] = []
@@ -326,8 +334,11 @@ class LoopWriter:
         self.batches += 1
         self.operations += len(batch)
         try:
+            sync = self._synchronous
+            if sync == "FULL" and all(fn in self._light_ops for fn, _, _ in batch):
+                sync = "NORMAL"
             await asyncio.get_running_loop().run_in_executor(
-                self._executor, begin_immediate, conn, self._busy_timeout
+                self._executor, self._begin, conn, sync
             )
         except BaseException as exc:
             _fail(batch, map_sqlite_error(exc, self._url))
@@ -359,6 +370,12 @@ class LoopWriter:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+    def _begin(self, conn: sqlite3.Connection, sync: str) -> None:
+        if sync != self._current_sync:
+            conn.execute(f"PRAGMA synchronous = {sync}")
+            self._current_sync = sync
+        begin_immediate(conn, self._busy_timeout)
 
     def close(self) -> None:
         self._closed = True
