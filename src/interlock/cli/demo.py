@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import structlog
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
@@ -110,6 +111,9 @@ async def run_demo(app: Interlock, *, rate: float, duration: float | None, fresh
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path + suffix)
     traffic = _traffic_of(app)
+    # Worker logs (retries, dead letters) go to a file so the live table stays readable.
+    log_file = open("interlock-demo.log", "a", encoding="utf-8")  # noqa: SIM115, ASYNC230
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=log_file))
     lag = LagMeter()
     app.middleware.append(lag)
     stop = asyncio.Event()
@@ -134,5 +138,11 @@ async def run_demo(app: Interlock, *, rate: float, duration: float | None, fresh
         stop.set()
         tasks[1].cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        console.print("demo stopped; the database keeps everything for `interlock events trace`.")
+        console.print()
+        structlog.reset_defaults()
+        log_file.close()
+        console.print(
+            "demo stopped; the database keeps everything for `interlock events trace`, "
+            "and the worker's log is in interlock-demo.log."
+        )
         importlib.invalidate_caches()
