@@ -52,6 +52,7 @@ class OrderPlaced(Contract, event="chaos.order_placed", version=1):
     """Starts a flow that waits for the order's approval."""
 
     order: str
+    timeout_s: float = 300.0
 
 
 class OrderApproved(Contract, event="chaos.order_approved", version=1):
@@ -90,10 +91,10 @@ def ledger_write(*fields: object) -> None:
 
 
 def read_ledger(path: str | os.PathLike[str]) -> list[list[str]]:
-    """The ledger's records, oldest first."""
+    """The ledger's complete records, oldest first (a record being written is left out)."""
     try:
         with open(path, encoding="utf-8") as f:
-            return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+            return [line[:-1].split("\t") for line in f if line.endswith("\n")]
     except FileNotFoundError:
         return []
 
@@ -120,8 +121,18 @@ def build_app(database_url: str | None = None) -> Interlock:
         retry=Retry(attempts=100, base="50ms", cap="200ms"),
     )
     async def apply_bump(event: AccountBumped, ctx: Context) -> None:
+        # The vendor applies the charge, then answers slowly; the flow then takes a moment
+        # before the delivery is settled. Both gaps are windows for a kill to land in.
+        latency = float(os.environ.get("CHAOS_LATENCY", "0"))
         key = ctx.step_key("charge")
-        await ctx.step("charge", ledger_write, key, event.account, event.seq)
+
+        async def charge() -> str:
+            ledger_write(key, event.account, event.seq)
+            await asyncio.sleep(latency)
+            return key
+
+        await ctx.step("charge", charge)
+        await asyncio.sleep(latency)
 
     @app.flow(TrialStarted, owner="chaos@interlock.test", key="trial")
     async def nap(event: TrialStarted, ctx: Context) -> None:
@@ -133,7 +144,7 @@ def build_app(database_url: str | None = None) -> Interlock:
     async def await_approval(event: OrderPlaced, ctx: Context) -> None:
         await ctx.step("asked", _stamp, "asked", event.order)
         approved = await ctx.wait_for_event(
-            OrderApproved, match={"order": event.order}, timeout="5m"
+            OrderApproved, match={"order": event.order}, timeout=event.timeout_s
         )
         by = "timeout" if approved is None else approved.by
         await ctx.step("approved", _stamp, "approved", event.order, by)

@@ -8,6 +8,7 @@ stderr (JSON logs) goes to a file per process; a failing test prints the tails.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -137,15 +138,11 @@ class Chaos:
     def cleanup(self) -> None:
         for worker in self.workers:
             if worker.proc.poll() is None:
-                try:
-                    os.kill(worker.pid, signal.SIGCONT)  # a stopped process cannot die of KILL
+                with contextlib.suppress(ProcessLookupError):
                     worker.proc.kill()
-                except ProcessLookupError:
-                    pass
-            try:
+                    os.kill(worker.pid, signal.SIGCONT)  # in case it was stopped
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 worker.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
         if self._app is not None:
             self._app.close()
             self._app = None
@@ -200,6 +197,29 @@ def wait_until(
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def dedup_effects(
+    records: list[list[str]],
+) -> tuple[dict[str, tuple[str, int]], dict[str, list[int]]]:
+    """Read ``<step_key> <key> <seq>`` ledger records as a vendor deduplicating by step key.
+
+    Returns the first effect of each step key, and each key's seqs in first-effect order.
+    A re-sent effect (its worker died before the step was checkpointed) must carry the
+    same key and seq as the first: it is the same effect.
+    """
+    first: dict[str, tuple[str, int]] = {}
+    order: dict[str, list[int]] = {}
+    for record in records:
+        assert len(record) == 3, record
+        step_key, key, seq = record[0], record[1], int(record[2])
+        seen = first.get(step_key)
+        if seen is not None:
+            assert seen == (key, seq), (step_key, seen, key, seq)
+            continue
+        first[step_key] = (key, seq)
+        order.setdefault(key, []).append(seq)
+    return first, order
 
 
 @pytest.fixture
