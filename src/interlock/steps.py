@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from interlock.contracts import Contract
 from interlock.durations import Duration, seconds
-from interlock.errors import ConfigurationError, Permanent
+from interlock.errors import ConfigurationError, LeaseLost, Permanent
 from interlock.events import Event
 from interlock.limits import Limits
 from interlock.redaction import Redactor
@@ -62,13 +62,6 @@ class Suspend(BaseException):
         self.wait = wait
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    """Mark a queued checkpoint's outcome as seen; a refusal (lost lease) also refuses the
-    delivery's outcome, which the worker reports."""
-    if not future.cancelled():
-        future.exception()
-
-
 def encode_result(value: Any) -> bytes:
     """JSON for a step result; pydantic models and dataclasses are supported."""
     return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
@@ -95,6 +88,7 @@ class Context:
         limits: Limits,
         redactor: Redactor,
         emit: EmitFn,
+        lost: set[int] | None = None,
     ) -> None:
         self._claimed = claimed
         self._store = store
@@ -102,6 +96,8 @@ class Context:
         self._limits = limits
         self._redactor = redactor
         self._emit = emit
+        # Deliveries whose lease this worker is known to have lost (heartbeat, refused write).
+        self._lost = lost if lost is not None else set()
         self._seen: dict[str, int] = {}
         self._recorded = dict(claimed.steps)
         self._new_steps = 0
@@ -175,10 +171,21 @@ class Context:
         pending = self._store.record_step_nowait(
             self.delivery_id, self._claimed.fence, name, encoded, self._clock.now()
         )
-        pending.add_done_callback(_retrieve)
+        pending.add_done_callback(self._on_checkpoint)
         decoded = orjson.loads(encoded)
         self._recorded[name] = decoded
         return decoded
+
+    def _on_checkpoint(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            return
+        if isinstance(future.exception(), LeaseLost):
+            self._lost.add(self.delivery_id)
+
+    def _check_lease(self, step: str) -> None:
+        """Stop before a new side effect once this worker knows its lease was taken over."""
+        if self.delivery_id in self._lost:
+            raise LeaseLost(f"delivery {self.delivery_id}: lease lost; step {step!r} not started")
 
     @overload
     async def step(
@@ -200,6 +207,7 @@ class Context:
         unique = self._unique(name)
         if unique in self._recorded:
             return self._recorded[unique]
+        self._check_lease(unique)
         result = fn(*args, **kwargs)
         if inspect.isawaitable(result):
             result = await result

@@ -88,6 +88,7 @@ class Worker:
         self._random = random.Random()
         self._tasks: set[asyncio.Task[None]] = set()
         self._inflight: dict[int, int] = {}
+        self._lost: set[int] = set()  # leases known lost while their handler still runs
         self._slot = asyncio.Event()
         self._stopping = False
 
@@ -182,6 +183,7 @@ class Worker:
                 log.error("heartbeat.failed", error=str(exc))
                 continue
             for delivery_id in lost:
+                self._lost.add(delivery_id)
                 log.warning("lease.lost", delivery_id=delivery_id)
 
     # -- one lane -------------------------------------------------------------------
@@ -196,6 +198,7 @@ class Worker:
                 raise
             finally:
                 self._inflight.pop(current.delivery_id, None)
+                self._lost.discard(current.delivery_id)
             if outcome is None:
                 self.counters.lost += 1
                 return
@@ -292,6 +295,7 @@ class Worker:
             limits=self.app.limits,
             redactor=redactor,
             emit=self.app.emit,
+            lost=self._lost,
         )
         token = current_context.set(ctx)
         try:
