@@ -123,3 +123,42 @@ def test_claim_query_uses_the_due_index(tmp_path: Path) -> None:
     app.close()
     assert "USING INDEX deliveries_due" in plan
     assert "USING INDEX deliveries_lane" in lane or "USING COVERING INDEX deliveries_lane" in lane
+
+
+async def test_a_worker_that_lost_its_lease_stops_before_the_next_step(tmp_path: Path) -> None:
+    from interlock.errors import LeaseLost
+    from interlock.redaction import Redactor
+    from interlock.steps import Context as StepContext
+
+    clock = FakeClock()
+    app = Interlock("fence", f"sqlite:///{tmp_path / 'f.db'}", clock=clock)
+
+    @app.flow(Note, owner="ops", key="note_id")
+    async def two_steps(event: Note, ctx: Context) -> None:
+        return None
+
+    await app.emit(Note(note_id="n1", body="a"))
+    store = app.store
+    (mine,) = await store.claim("worker-a", 1, clock.now(), 30.0)
+    clock.advance(31)
+    (theirs,) = await store.claim("worker-b", 1, clock.now(), 30.0)
+    assert theirs.fence > mine.fence
+
+    calls: list[str] = []
+    ctx = StepContext(
+        claimed=mine,
+        flow="two_steps",
+        store=store,
+        clock=clock,
+        limits=app.limits,
+        redactor=Redactor(),
+        emit=app.emit,
+        lost=set(),
+    )
+    await ctx.step("one", lambda: calls.append("one"))
+    await store.emit([])  # a barrier: the queued checkpoint has been tried (and refused)
+    with pytest.raises(LeaseLost, match="step 'two' not started"):
+        await ctx.step("two", lambda: calls.append("two"))
+    assert calls == ["one"]
+    assert store.trace(mine.event.id).steps == []  # the refused checkpoint left nothing
+    app.close()
