@@ -66,6 +66,13 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
+def _work(app: str | None, config: WorkerConfig) -> None:
+    _logging()
+    application = load_app(app)
+    application.store  # noqa: B018 - open and migrate before work starts
+    asyncio.run(serve_worker(application, config))
+
+
 @cli.command()
 @friendly
 def run(
@@ -75,12 +82,7 @@ def run(
     grace: GraceOpt = 30.0,
 ) -> None:
     """Run the app: migrate the store if needed, then work until Ctrl-C or SIGTERM."""
-    _logging()
-    application = load_app(app)
-    application.store  # noqa: B018 - opens and migrates before work starts
-    asyncio.run(
-        serve_worker(application, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace))
-    )
+    _work(app, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace))
 
 
 @cli.command()
@@ -91,12 +93,8 @@ def worker(
     lease: LeaseOpt = 30.0,
     grace: GraceOpt = 30.0,
 ) -> None:
-    """Run one worker process. Start as many as you like against the same store."""
-    _logging()
-    application = load_app(app)
-    asyncio.run(
-        serve_worker(application, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace))
-    )
+    """Run one more worker process. Start as many as you like against the same store."""
+    _work(app, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace))
 
 
 @db.command("upgrade")
