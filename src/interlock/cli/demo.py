@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -47,7 +47,7 @@ class LagMeter:
 
 
 def _traffic_of(app: Interlock) -> Callable[[float], Coroutine[Any, Any, None]]:
-    for _name, module in list(__import__("sys").modules.items()):
+    for module in list(sys.modules.values()):
         if getattr(module, "app", None) is app and hasattr(module, "traffic"):
             traffic: Callable[[float], Coroutine[Any, Any, None]] = module.traffic
             return traffic
@@ -145,4 +145,3 @@ async def run_demo(app: Interlock, *, rate: float, duration: float | None, fresh
             "demo stopped; the database keeps everything for `interlock events trace`, "
             "and the worker's log is in interlock-demo.log."
         )
-        importlib.invalidate_caches()
