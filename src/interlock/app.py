@@ -203,6 +203,22 @@ class Interlock:
         event's id and creates nothing. Inside a flow, the new event is caused
         by the current one and keeps its correlation id.
         """
+        ctx = current_context.get()
+        if ctx is None:  # the common case: emitted from outside any flow
+            item = self.prepare(
+                event,
+                source=source,
+                idempotency_key=idempotency_key,
+                correlation_id=correlation_id,
+                causation_id=causation_id,
+                subject=subject,
+                occurred_at=occurred_at,
+            )
+            (result,) = await self.store.emit([item])
+            self._notify()
+            return result.event_id
+        if idempotency_key is None and source == "api":
+            return await ctx.emit(event, subject=subject)
         kwargs: dict[str, Any] = {
             "source": source,
             "idempotency_key": idempotency_key,
@@ -211,9 +227,6 @@ class Interlock:
             "subject": subject,
             "occurred_at": occurred_at,
         }
-        ctx = current_context.get()
-        if ctx is not None and idempotency_key is None and source == "api":
-            return await ctx.emit(event, subject=subject)
         self._in_flow_defaults(kwargs)
         if kwargs["causation_id"] is None:
             kwargs.pop("causation_id")

@@ -62,6 +62,9 @@ class Suspend(BaseException):
         self.wait = wait
 
 
+_JSON_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def encode_result(value: Any) -> bytes:
     """JSON for a step result; pydantic models and dataclasses are supported."""
     return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
@@ -172,7 +175,8 @@ class Context:
             self.delivery_id, self._claimed.fence, name, encoded, self._clock.now()
         )
         pending.add_done_callback(self._on_checkpoint)
-        decoded = orjson.loads(encoded)
+        # Hand back the JSON form (what a replay returns); scalars already are.
+        decoded = value if type(value) in _JSON_SCALARS else orjson.loads(encoded)
         self._recorded[name] = decoded
         return decoded
 

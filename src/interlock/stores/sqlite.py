@@ -391,7 +391,7 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
     wait_types = {row[0] for row in execute(Q["wait-types"])}
     for item in items:
         ev = item.event
-        row = execute(
+        cur = execute(
             Q["insert-event"],
             (
                 ev.id,
@@ -406,14 +406,14 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
                 ev.received_at,
                 item.data_json.decode(),
             ),
-        ).fetchone()
-        if row is None:
+        )
+        if not cur.rowcount:
             first = execute(
                 Q["find-event-by-idempotency"], (ev.source, ev.idempotency_key)
             ).fetchone()
             results.append(EmitResult(event_id=first[0], created=False))
             continue
-        seq = row[0]
+        seq = cur.lastrowid
         for d in item.deliveries:
             reason = None
             idem = d.idem
@@ -434,8 +434,7 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
                         ),
                     )
                     continue
-            depth = execute(Q["lane-push"], (d.flow, d.lane)).fetchone()[0]
-            if depth == 1:
+            if execute(Q["lane-open"], (d.flow, d.lane)).rowcount:
                 status, due = "pending", ev.received_at
             else:
                 status, due = "queued", None
@@ -523,9 +522,10 @@ def _claim(
 def _lease(
     conn: sqlite3.Connection, delivery_id: int, worker: str, now: float, lease: float
 ) -> Claimed:
-    row = conn.execute(Q["lease"], (worker, now + lease, now, delivery_id)).fetchone()
-    (did, event_seq, flow, lane, fence, attempts, runs, chain, first_attempt_at) = row
-    event = _event(conn.execute(Q["event-by-seq"], (event_seq,)).fetchone())
+    conn.execute(Q["lease"], (worker, now + lease, now, delivery_id))
+    row = conn.execute(Q["leased"], (delivery_id,)).fetchone()
+    (did, flow, lane, fence, attempts, runs, chain, first_attempt_at) = row[:8]
+    event = _event(row[8:])
     # A delivery never leased before has no steps yet: skip the lookup on the hot path.
     # (A released run counts no run but may have checkpointed steps: the fence tells.)
     steps = (
@@ -634,12 +634,9 @@ def _advance_lane(
     now: float,
     lease: float,
 ) -> Claimed | None:
-    depth = conn.execute(Q["lane-pop"], (flow, lane)).fetchone()
-    if depth is None or depth[0] <= 0:
-        conn.execute(Q["lane-delete"], (flow, lane))
-        return None
     nxt = conn.execute(Q["next-in-lane"], (flow, lane)).fetchone()
     if nxt is None:
+        conn.execute(Q["lane-close"], (flow, lane))
         return None
     if chain:
         return _lease(conn, nxt[0], worker, now, lease)
@@ -670,8 +667,8 @@ def _replay(
         if blocking:
             status, due = "pending", now  # it still heads its lane
         else:
-            depth = conn.execute(Q["lane-push"], (flow, lane)).fetchone()[0]
-            status, due = ("pending", now) if depth == 1 else ("queued", None)
+            opened = conn.execute(Q["lane-open"], (flow, lane)).rowcount
+            status, due = ("pending", now) if opened else ("queued", None)
         conn.execute(Q["replay-delivery"], (status, due, delivery_id))
         conn.execute(
             Q["insert-audit"],

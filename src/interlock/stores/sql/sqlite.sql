@@ -1,11 +1,12 @@
 -- Named queries of the SQLite store. Each block starts with `-- name: NAME`.
 
 -- name: insert-event
+-- No RETURNING on the hot path: in SQLite it costs more than the insert itself;
+-- rowcount and lastrowid say the same.
 INSERT INTO events (id, type, version, source, subject, idempotency_key, correlation_id,
                     causation_id, occurred_at, received_at, data)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (source, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING seq;
+ON CONFLICT (source, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
 -- name: user-tables
 SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name;
@@ -13,16 +14,13 @@ SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
 -- name: find-event-by-idempotency
 SELECT id FROM events WHERE source = ? AND idempotency_key = ?;
 
--- name: lane-push
-INSERT INTO lanes (flow, lane, depth) VALUES (?, ?, 1)
-ON CONFLICT (flow, lane) DO UPDATE SET depth = depth + 1
-RETURNING depth;
+-- name: lane-open
+-- A lane row exists while the lane holds an unfinished delivery: inserting one
+-- (rowcount 1) means the lane was empty and the new delivery is its head.
+INSERT INTO lanes (flow, lane) VALUES (?, ?) ON CONFLICT (flow, lane) DO NOTHING;
 
--- name: lane-pop
-UPDATE lanes SET depth = depth - 1 WHERE flow = ? AND lane = ? RETURNING depth;
-
--- name: lane-delete
-DELETE FROM lanes WHERE flow = ? AND lane = ? AND depth <= 0;
+-- name: lane-close
+DELETE FROM lanes WHERE flow = ? AND lane = ?;
 
 -- name: find-delivery-by-idempotency
 SELECT id FROM deliveries WHERE flow = ? AND idem = ?;
@@ -57,16 +55,17 @@ LIMIT ?;
 UPDATE deliveries
 SET status = 'running', fence = fence + 1, worker = ?, due_at = ?,
     first_attempt_at = coalesce(first_attempt_at, ?)
-WHERE id = ?
-RETURNING id, event_seq, flow, lane, fence, attempts, runs, chain, first_attempt_at;
+WHERE id = ?;
+
+-- name: leased
+SELECT d.id, d.flow, d.lane, d.fence, d.attempts, d.runs, d.chain, d.first_attempt_at,
+       e.seq, e.id, e.type, e.version, e.source, e.subject, e.idempotency_key,
+       e.correlation_id, e.causation_id, e.occurred_at, e.received_at, e.data
+FROM deliveries d JOIN events e ON e.seq = d.event_seq
+WHERE d.id = ?;
 
 -- name: wait-of
 SELECT step FROM waits WHERE delivery_id = ?;
-
--- name: event-by-seq
-SELECT seq, id, type, version, source, subject, idempotency_key, correlation_id, causation_id,
-       occurred_at, received_at, data
-FROM events WHERE seq = ?;
 
 -- name: steps-of
 SELECT name, result FROM steps WHERE delivery_id = ?;

@@ -57,12 +57,11 @@ CREATE INDEX deliveries_event ON deliveries (event_seq);
 CREATE UNIQUE INDEX deliveries_idempotency ON deliveries (flow, idem) WHERE idem IS NOT NULL;
 CREATE INDEX deliveries_dead ON deliveries (flow, finished_at) WHERE status = 'dead';
 
--- How many unfinished deliveries each (flow, lane) holds; a row exists only
--- while the lane is non-empty.
+-- Open lanes: a row exists exactly while the (flow, lane) holds an unfinished
+-- delivery (queued, pending, running, waiting, or dead and blocking).
 CREATE TABLE lanes (
     flow  TEXT NOT NULL,
     lane  TEXT NOT NULL,
-    depth INTEGER NOT NULL,
     PRIMARY KEY (flow, lane)
 ) WITHOUT ROWID;
 
