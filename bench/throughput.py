@@ -37,6 +37,7 @@ sys.path.insert(0, str(HERE))
 
 from common import PeakRss, percentile  # noqa: E402
 from interlock import Context, Contract, Interlock  # noqa: E402
+from interlock.worker import tune_gc  # noqa: E402
 
 
 class Job(Contract, event="bench.job", version=1):
@@ -69,6 +70,7 @@ def make_app(path: str, durability: str, split: bool = False) -> Interlock:
 
 def run_worker(path: str, durability: str, concurrency: int) -> None:
     app = make_app(path, durability)
+    tune_gc()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -259,6 +261,7 @@ def main() -> None:
     if args.role == "worker":
         run_worker(args.db, args.durability, args.concurrency)
         return
+    tune_gc()  # as `interlock run` does
     result = asyncio.run(main_async(args))
     if args.json:
         print(json.dumps(result))

@@ -17,7 +17,7 @@ from interlock.cli.events import events
 from interlock.durations import humanize
 from interlock.errors import StoreError
 from interlock.stores import DEFAULT_URL, open_store
-from interlock.worker import WorkerConfig
+from interlock.worker import WorkerConfig, tune_gc
 
 cli = typer.Typer(
     name="interlock",
@@ -70,6 +70,7 @@ def _work(app: str | None, config: WorkerConfig) -> None:
     _logging()
     application = load_app(app)
     application.store  # noqa: B018 - open and migrate before work starts
+    tune_gc()
     asyncio.run(serve_worker(application, config))
 
 
