@@ -11,6 +11,7 @@ await app.emit(OrderShipped(...), idempotency_key="shopify:1042")
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -27,7 +28,7 @@ from interlock.ids import event_id, new_correlation_id
 from interlock.limits import Limits
 from interlock.steps import current_context
 from interlock.stores import DEFAULT_URL, open_store
-from interlock.stores.base import NewDelivery, NewEvent
+from interlock.stores.base import Claimed, DirectLease, NewDelivery, NewEvent
 from interlock.stores.sqlite import SqliteStore
 from interlock.worker import Middleware, Worker, WorkerConfig
 
@@ -58,6 +59,7 @@ class Interlock:
         self._store: SqliteStore | None = None
         self._store_lock = threading.Lock()
         self._wakes: list[asyncio.Event] = []
+        self._local_workers: list[Worker] = []
 
     def __repr__(self) -> str:
         return f"Interlock({self.name!r}, flows={len(self.flows)}, store={self.database_url!r})"
@@ -214,9 +216,7 @@ class Interlock:
                 subject=subject,
                 occurred_at=occurred_at,
             )
-            (result,) = await self.store.emit([item])
-            self._notify()
-            return result.event_id
+            return await self._store_and_dispatch(item)
         if idempotency_key is None and source == "api":
             return await ctx.emit(event, subject=subject)
         kwargs: dict[str, Any] = {
@@ -231,9 +231,41 @@ class Interlock:
         if kwargs["causation_id"] is None:
             kwargs.pop("causation_id")
         item = self.prepare(event, **kwargs)
-        (result,) = await self.store.emit([item])
+        return await self._store_and_dispatch(item)
+
+    async def _store_and_dispatch(self, item: NewEvent) -> str:
+        """Store one event; with a worker of this process on this loop and free slots, the
+        deliveries that head their lane are leased to it in the same transaction and start
+        at once (no claim round trip)."""
+        worker = self._local_worker() if item.deliveries else None
+        reserved = worker.reserve(len(item.deliveries)) if worker is not None else 0
+        if worker is not None and reserved:
+            lease = DirectLease(worker.name, item.event.received_at + worker.config.lease, reserved)
+            item = dataclasses.replace(item, lease=lease)
+        try:
+            (result,) = await self.store.emit([item])
+        except BaseException:
+            if worker is not None and reserved:
+                worker.adopt([], reserved)
+            raise
+        if worker is not None and reserved:
+            event = dataclasses.replace(item.event, seq=result.seq)
+            claimed = [
+                Claimed(did, flow, lane, 1, 0, 0, 1, event.received_at, event, {})
+                for did, flow, lane in result.leased
+            ]
+            worker.adopt(claimed, reserved)
         self._notify()
         return result.event_id
+
+    def _local_worker(self) -> Worker | None:
+        if not self._local_workers:
+            return None
+        loop = asyncio.get_running_loop()
+        for worker in self._local_workers:
+            if worker._loop is loop:
+                return worker
+        return None
 
     def emit_sync(
         self,

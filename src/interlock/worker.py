@@ -42,6 +42,7 @@ log = structlog.get_logger("interlock.worker")
 
 Handler = Callable[[], Awaitable[None]]
 _NO_REDACTION = Redactor()
+_TALLY = {"succeeded": "succeeded", "retry": "retried", "dead": "dead"}
 Middleware = Callable[[Context, Handler], Awaitable[None]]
 
 
@@ -106,6 +107,9 @@ class Worker:
         self._lost: set[int] = set()  # leases known lost while their handler still runs
         self._slot = asyncio.Event()
         self._stopping = False
+        self._running = False
+        self._reserved = 0  # slots promised to emits in flight (direct leases)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- the loop -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -113,6 +117,9 @@ class Worker:
         stop = stop or asyncio.Event()
         wake = self.app._wake_event()
         beat = asyncio.create_task(self._heartbeats())
+        self._loop = asyncio.get_running_loop()
+        self._running = True
+        self.app._local_workers.append(self)
         # With every slot busy, fill() waits for a free one; a stop must not wait for it.
         unblock = asyncio.create_task(_set_when(stop, self._slot))
         try:
@@ -120,10 +127,31 @@ class Worker:
                 if await self.fill() == 0:
                     await self._idle(stop, wake)
         finally:
+            self._running = False
+            if self in self.app._local_workers:
+                self.app._local_workers.remove(self)
             unblock.cancel()
             await self._drain()
             beat.cancel()
             self.app._forget_wake_event(wake)
+
+    def reserve(self, wanted: int) -> int:
+        """Promise up to ``wanted`` free slots to an emit on this loop (a direct lease)."""
+        if not self._running or self._stopping:
+            return 0
+        free = self.config.concurrency - len(self._tasks) - self._reserved
+        granted = max(0, min(wanted, free))
+        self._reserved += granted
+        return granted
+
+    def adopt(self, claimed: list[Claimed], reserved: int) -> None:
+        """Start deliveries leased to this worker by an emit in its own process."""
+        self._reserved -= reserved
+        for c in claimed:
+            self.counters.claimed += 1
+            task = asyncio.create_task(self._release(c) if self._stopping else self._lane(c))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
 
     async def fill(self) -> int:
         """Claim as much due work as there is room for; returns how many started."""
@@ -267,9 +295,7 @@ class Worker:
             await self._store.settle(outcome, worker=self.name, chain=False, now=now, lease=0)
 
     def _tally(self, outcome: Outcome) -> None:
-        kind = {"succeeded": "succeeded", "retry": "retried", "dead": "dead"}.get(
-            outcome.kind, "suspended"
-        )
+        kind = _TALLY.get(outcome.kind, "suspended")
         setattr(self.counters, kind, getattr(self.counters, kind) + 1)
         self.counters.count(outcome.flow, kind)
 
@@ -331,6 +357,10 @@ class Worker:
         )
 
     async def _call(self, flow: Flow, event: Any, ctx: Context) -> None:
+        if flow.is_async and not self.app.middleware:  # the hot path: no chain to build
+            await (flow.handler(event, ctx) if flow.takes_context else flow.handler(event))
+            return
+
         async def handler() -> None:
             if flow.is_async:
                 await (flow.handler(event, ctx) if flow.takes_context else flow.handler(event))

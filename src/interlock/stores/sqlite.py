@@ -414,6 +414,9 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
             results.append(EmitResult(event_id=first[0], created=False))
             continue
         seq = cur.lastrowid
+        lease = item.lease
+        to_lease = lease.count if lease is not None else 0
+        leased: list[tuple[int, str, str]] = []
         for d in item.deliveries:
             reason = None
             idem = d.idem
@@ -434,17 +437,41 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
                         ),
                     )
                     continue
-            if execute(Q["lane-open"], (d.flow, d.lane)).rowcount:
-                status, due = "pending", ev.received_at
-            else:
+            if not execute(Q["lane-open"], (d.flow, d.lane)).rowcount:
                 status, due = "queued", None
+            elif to_lease and lease is not None:
+                to_lease -= 1
+                cur = execute(
+                    Q["insert-delivery-leased"],
+                    (
+                        seq,
+                        d.flow,
+                        d.lane,
+                        idem,
+                        lease.until,
+                        ev.received_at,
+                        lease.worker,
+                        ev.received_at,
+                    ),
+                )
+                leased.append((int(cur.lastrowid or 0), d.flow, d.lane))
+                continue
+            else:
+                status, due = "pending", ev.received_at
             execute(
                 Q["insert-delivery"],
                 (seq, d.flow, d.lane, idem, status, due, ev.received_at, reason),
             )
         woke = _wake_waiters(conn, ev, item.data_json) if ev.type in wait_types else 0
         results.append(
-            EmitResult(event_id=ev.id, created=True, deliveries=len(item.deliveries), woke=woke)
+            EmitResult(
+                event_id=ev.id,
+                created=True,
+                deliveries=len(item.deliveries),
+                woke=woke,
+                seq=int(seq or 0),
+                leased=tuple(leased),
+            )
         )
     return results
 

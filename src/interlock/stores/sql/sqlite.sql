@@ -29,6 +29,11 @@ SELECT id FROM deliveries WHERE flow = ? AND idem = ?;
 INSERT INTO deliveries (event_seq, flow, lane, idem, status, due_at, created_at, reason)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
+-- name: insert-delivery-leased
+INSERT INTO deliveries (event_seq, flow, lane, idem, status, due_at, created_at, fence, worker,
+                        first_attempt_at)
+VALUES (?, ?, ?, ?, 'running', ?, ?, 1, ?, ?);
+
 -- name: wait-types
 SELECT DISTINCT event_type FROM waits;
 
