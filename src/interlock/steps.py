@@ -101,6 +101,8 @@ class Context:
         self._emit = emit
         # Deliveries whose lease this worker is known to have lost (heartbeat, refused write).
         self._lost = lost if lost is not None else set()
+        self._unflushed: list[tuple[str, bytes, float]] = []
+        self._flush_scheduled = False
         self._seen: dict[str, int] = {}
         self._recorded = dict(claimed.steps)
         self._new_steps = 0
@@ -168,17 +170,32 @@ class Context:
                 "return a dict, list, str, number, bool, None or a pydantic model"
             ) from None
         self._limits.check("max_step_result_bytes", len(encoded))
-        # Queued, not awaited: the group commit writes it in order, no later than the
-        # delivery's outcome (which carries the same fencing token). A crash before that
-        # commit re-runs the step with the same step_key, for the vendor to de-duplicate.
-        pending = self._store.record_step_nowait(
-            self.delivery_id, self._claimed.fence, name, encoded, self._clock.now()
-        )
-        pending.add_done_callback(self._on_checkpoint)
+        # Buffered, not awaited: handed to the store at the end of this loop iteration, or
+        # with the delivery's outcome if the handler finishes first (same transaction,
+        # same fencing token). A crash before that commit re-runs the step with the same
+        # step_key, for the vendor to de-duplicate.
+        self._unflushed.append((name, encoded, self._clock.now()))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
         # Hand back the JSON form (what a replay returns); scalars already are.
         decoded = value if type(value) in _JSON_SCALARS else orjson.loads(encoded)
         self._recorded[name] = decoded
         return decoded
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._unflushed:
+            pending = self._store.record_steps_nowait(
+                self.delivery_id, self._claimed.fence, self._unflushed
+            )
+            self._unflushed = []
+            pending.add_done_callback(self._on_checkpoint)
+
+    def take_unflushed(self) -> list[tuple[str, bytes, float]]:
+        """Checkpoints not yet handed to the store (the worker sends them with the outcome)."""
+        steps, self._unflushed = self._unflushed, []
+        return steps
 
     def _on_checkpoint(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():

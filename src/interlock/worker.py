@@ -339,22 +339,28 @@ class Worker:
             lost=self._lost,
         )
         token = current_context.set(ctx)
+        outcome: Outcome | None
         try:
             event = flow.contract.load(c.event.data, c.event.version)
             await self._call(flow, event, ctx)
+            outcome = Outcome(
+                c.delivery_id, c.fence, c.flow, c.lane, "succeeded", started, self._clock.now()
+            )
         except Suspend as suspend:
-            return self._suspended(c, started, suspend)
+            outcome = self._suspended(c, started, suspend)
         except LeaseLost as exc:
             # A step write was refused: another worker holds the delivery now.
             log.warning("lease.lost", delivery_id=c.delivery_id, detail=str(exc))
-            return None
+            outcome = None
         except Exception as exc:
-            return self._failed(c, flow, started, exc, redactor)
+            outcome = self._failed(c, flow, started, exc, redactor)
         finally:
             current_context.reset(token)
-        return Outcome(
-            c.delivery_id, c.fence, c.flow, c.lane, "succeeded", started, self._clock.now()
-        )
+        if outcome is not None:
+            # Checkpoints not yet handed to the store travel with the outcome, in its
+            # transaction (a fast handler then costs one write, not two).
+            outcome.steps = ctx.take_unflushed()
+        return outcome
 
     async def _call(self, flow: Flow, event: Any, ctx: Context) -> None:
         if flow.is_async and not self.app.middleware:  # the hot path: no chain to build

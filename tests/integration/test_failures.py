@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -156,7 +157,9 @@ async def test_a_worker_that_lost_its_lease_stops_before_the_next_step(tmp_path:
         lost=set(),
     )
     await ctx.step("one", lambda: calls.append("one"))
-    await store.emit([])  # a barrier: the queued checkpoint has been tried (and refused)
+    await asyncio.sleep(0)  # the buffered checkpoint is handed to the store
+    await store.emit([])  # a barrier: the checkpoint has been tried (and refused)
+    await asyncio.sleep(0)  # and its refusal seen
     with pytest.raises(LeaseLost, match="step 'two' not started"):
         await ctx.step("two", lambda: calls.append("two"))
     assert calls == ["one"]

@@ -100,6 +100,7 @@ class Outcome:
     skip_lane: bool = False  # dead with on_dead="skip": let the lane continue
     wait: WaitSpec | None = None
     context: dict[str, Any] | None = None
+    steps: list[tuple[str, bytes, float]] = field(default_factory=list)  # checkpoints first
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +202,8 @@ class Store(Protocol):
         self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
     ) -> None: ...
 
-    def record_step_nowait(
-        self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
+    def record_steps_nowait(
+        self, delivery_id: int, fence: int, steps: list[tuple[str, bytes, float]]
     ) -> asyncio.Future[None]: ...
 
     def settle(

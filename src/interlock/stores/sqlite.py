@@ -183,7 +183,13 @@ class SqliteStore:
         self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
     ) -> asyncio.Future[None]:
         """Queue a checkpoint for the next group commit; writes stay in submission order."""
-        return self._async_writer.submit(_record_step, delivery_id, fence, name, result_json, now)
+        return self.record_steps_nowait(delivery_id, fence, [(name, result_json, now)])
+
+    def record_steps_nowait(
+        self, delivery_id: int, fence: int, steps: list[tuple[str, bytes, float]]
+    ) -> asyncio.Future[None]:
+        """Queue checkpoints ``(name, result JSON, recorded at)`` for the next group commit."""
+        return self._async_writer.submit(_record_steps, delivery_id, fence, steps)
 
     def settle(
         self, outcome: Outcome, *, worker: str, chain: bool, now: float, lease: float
@@ -579,9 +585,23 @@ def _record_step(
     return None  # already recorded (a replayed write): the first result stands
 
 
+def _record_steps(
+    conn: sqlite3.Connection, delivery_id: int, fence: int, steps: list[tuple[str, bytes, float]]
+) -> LeaseLost | None:
+    for name, result_json, now in steps:
+        refused = _record_step(conn, delivery_id, fence, name, result_json, now)
+        if refused is not None:
+            return refused
+    return None
+
+
 def _settle(
     conn: sqlite3.Connection, o: Outcome, worker: str, chain: bool, now: float, lease: float
 ) -> Claimed | LeaseLost | None:
+    if o.steps:
+        refused = _record_steps(conn, o.delivery_id, o.fence, o.steps)
+        if refused is not None:
+            return LeaseLost(f"delivery {o.delivery_id}: lease lost; outcome {o.kind} dropped")
     counts = 1 if o.counts else 0
     if o.kind in ("succeeded", "dead"):
         blocking = 1 if o.kind == "dead" and not o.skip_lane else 0
