@@ -172,9 +172,17 @@ class InProcessWorker:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class WorkerProcesses:
+    def __init__(self, path: str, args: argparse.Namespace) -> None:
+        self.procs = [WorkerProcess(path, args) for _ in range(args.workers)]
+
+    def stop(self) -> float:
+        return sum(p.stop() for p in self.procs)
+
+
 async def start_worker(path: str, app: Interlock, args: argparse.Namespace) -> Any:
     if args.split:
-        return WorkerProcess(path, args)
+        return WorkerProcesses(path, args)
     return InProcessWorker(app, args)
 
 
@@ -237,7 +245,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "name": f"interlock (sqlite, {args.durability}{', split' if args.split else ''})",
         "events": args.events,
         "keys": args.keys,
-        "workers": 1,
+        "workers": args.workers if args.split else 1,
         "concurrency": args.concurrency,
         "ingest_events_per_s": round(ingest, 1),
         "e2e_events_per_s": round(e2e, 1),
@@ -260,6 +268,7 @@ def main() -> None:
     parser.add_argument("--durability", choices=["durable", "fast"], default="durable")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--split", action="store_true", help="run the worker as a separate process")
+    parser.add_argument("--workers", type=int, default=1, help="--split: worker processes")
     parser.add_argument("--role", choices=["bench", "worker"], default="bench")
     parser.add_argument("--db", help="(worker role) database file")
     args = parser.parse_args()

@@ -360,6 +360,8 @@ class Worker:
             # Checkpoints not yet handed to the store travel with the outcome, in its
             # transaction (a fast handler then costs one write, not two).
             outcome.steps = ctx.take_unflushed()
+            outcome.number = c.runs + 1
+            outcome.chain = c.chain
         return outcome
 
     async def _call(self, flow: Flow, event: Any, ctx: Context) -> None:

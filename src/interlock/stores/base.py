@@ -101,6 +101,8 @@ class Outcome:
     wait: WaitSpec | None = None
     context: dict[str, Any] | None = None
     steps: list[tuple[str, bytes, float]] = field(default_factory=list)  # checkpoints first
+    number: int = 0  # the attempt's number (runs + 1) and chain, when the worker knows them
+    chain: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -654,19 +654,36 @@ def _settle(
     if o.kind in ("sleep", "wait"):
         # Time parked on purpose is not time spent retrying: Retry.max_elapsed restarts.
         conn.execute(Q["restart-elapsed"], (o.delivery_id,))
-    conn.execute(
-        Q["insert-attempt"],
-        (
-            worker,
-            o.started_at,
-            o.finished_at,
-            o.kind,
-            o.error_class,
-            o.reason,
-            o.delay,
-            o.delivery_id,
-        ),
-    )
+    if o.number:  # the worker knows the attempt's number and chain: no lookup needed
+        conn.execute(
+            Q["insert-attempt-values"],
+            (
+                o.delivery_id,
+                o.number,
+                o.chain,
+                worker,
+                o.started_at,
+                o.finished_at,
+                o.kind,
+                o.error_class,
+                o.reason,
+                o.delay,
+            ),
+        )
+    else:
+        conn.execute(
+            Q["insert-attempt"],
+            (
+                worker,
+                o.started_at,
+                o.finished_at,
+                o.kind,
+                o.error_class,
+                o.reason,
+                o.delay,
+                o.delivery_id,
+            ),
+        )
     if o.kind == "succeeded" or (o.kind == "dead" and o.skip_lane):
         return _advance_lane(conn, o.flow, o.lane, worker, chain, now, lease)
     return None

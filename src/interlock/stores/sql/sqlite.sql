@@ -105,6 +105,11 @@ INSERT INTO attempts (delivery_id, number, chain, worker, started_at, finished_a
                       error_class, reason, delay)
 SELECT id, runs, chain, ?, ?, ?, ?, ?, ?, ? FROM deliveries WHERE id = ?;
 
+-- name: insert-attempt-values
+INSERT INTO attempts (delivery_id, number, chain, worker, started_at, finished_at, outcome,
+                      error_class, reason, delay)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
 -- name: insert-wait
 INSERT OR REPLACE INTO waits (delivery_id, step, event_type, match, registered_at, deadline)
 VALUES (?, ?, ?, ?, ?, ?);
