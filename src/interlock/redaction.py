@@ -8,8 +8,13 @@ loses the address before it is stored as an attempt's reason.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from interlock.contracts import Contract
+    from interlock.events import Event
 
 MASK = "[redacted]"
 _MIN_SCRUB = 3  # values shorter than this are too common to scrub from text safely
@@ -111,3 +116,17 @@ def _leaves(data: Any) -> Iterator[Any]:
             yield from _leaves(v)
     elif data is not None:
         yield data
+
+
+def mask_event(event: Event, contract: type[Contract] | None) -> tuple[Event, Redactor]:
+    """``event`` with its contract's PII fields masked (subject included), and a redactor
+    that scrubs those values from anything derived from it (step results, say)."""
+    if contract is None:
+        return event, Redactor()
+    paths = contract.pii_paths()
+    if not paths:
+        return event, Redactor()
+    redactor = Redactor(sensitive_values(event.data, paths))
+    subject = redactor.text(event.subject) if event.subject else event.subject
+    masked = dataclasses.replace(event, data=redact_payload(event.data, paths), subject=subject)
+    return masked, redactor

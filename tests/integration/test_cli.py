@@ -30,7 +30,7 @@ class InvoiceOverdue(Contract, event="invoice.overdue", version=1, subject="invo
 @app.flow(InvoiceOverdue, owner="finance@acme.test", key="account_id",
           retry=Retry(attempts=2, base="1ms", cap="2ms"))
 async def chase(event: InvoiceOverdue, ctx: Context) -> None:
-    await ctx.step("remind", lambda: {"sent": event.invoice_id})
+    await ctx.step("remind", lambda: {"sent": event.invoice_id, "to": event.email})
     if event.invoice_id.startswith("bad"):
         raise Permanent(f"vendor rejected invoice for {event.email}")
 """
@@ -135,8 +135,16 @@ def test_trace_answers_what_happened_to_an_invoice(app_path: str) -> None:
         assert event_id in out
         assert "flow chase" in out and "succeeded" in out
         assert "step remind" in out
+        assert "payer.test" not in out
     code, out = invoke("events", "trace", "in_123", "--app", app_path, "--json")
+    assert "payer.test" not in out  # PII: masked in payloads, scrubbed from step results
     trace = orjson.loads(out)
+    assert trace["events"][0]["data"]["email"] == "[redacted]"
+    assert trace["steps"][0]["result"] == {"sent": "in_123", "to": "[redacted]"}
+    code, out = invoke("events", "show", event_id, "--app", app_path)
+    assert code == 0
+    assert "payer.test" not in out
+    assert orjson.loads(out)["data"]["invoice_id"] == "in_123"
     assert [d["status"] for d in trace["deliveries"]] == ["succeeded"]
     assert [s["name"] for s in trace["steps"]] == ["remind"]
     code, out = invoke("events", "trace", "in_nope", "--app", app_path)

@@ -78,6 +78,16 @@ def open_for_cli(app: str | None, database_url: str | None) -> SqliteStore:
     return store
 
 
+def open_with_app(
+    app: str | None, database_url: str | None
+) -> tuple[SqliteStore, Interlock | None]:
+    """The store, and the app when one is named (its contracts say which fields are PII)."""
+    if not database_url and (app or os.environ.get("INTERLOCK_APP")):
+        application = load_app(app)
+        return application.store, application
+    return open_for_cli(app, database_url), None
+
+
 def actor() -> str:
     """Who is acting, for the audit trail: $INTERLOCK_ACTOR or user@host."""
     explicit = os.environ.get("INTERLOCK_ACTOR")

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
+from interlock.app import Interlock
 from interlock.cli.common import (
     APP_HELP,
     DB_HELP,
@@ -20,10 +21,12 @@ from interlock.cli.common import (
     friendly,
     load_app,
     open_for_cli,
+    open_with_app,
     when,
 )
 from interlock.durations import humanize
 from interlock.errors import ConfigurationError, NotFound
+from interlock.redaction import Redactor, mask_event
 from interlock.stores.base import Trace
 
 events = typer.Typer(help="Send, list, show and trace events.", no_args_is_help=True)
@@ -103,9 +106,11 @@ def show(
     app: AppOpt = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Print one event as CloudEvents JSON."""
-    store = open_for_cli(app, database_url)
-    dump_json(store.get_event(event_id).to_cloudevent())
+    """Print one event as CloudEvents JSON (PII fields masked when the app is known)."""
+    store, application = open_with_app(app, database_url)
+    event = store.get_event(event_id)
+    contract = application.contracts.get(event.type) if application else None
+    dump_json(mask_event(event, contract)[0].to_cloudevent())
 
 
 @events.command("trace")
@@ -123,14 +128,38 @@ def trace(
     as_json: JsonOpt = False,
 ) -> None:
     """What happened to X? The timeline of its events, deliveries, attempts and steps."""
-    store = open_for_cli(app, database_url)
+    store, application = open_with_app(app, database_url)
     result = store.trace(query)
     if not result.events:
         raise NotFound(f"nothing matches {query!r} (tried event id, correlation id and subject)")
+    result = masked_trace(result, application)
     if as_json:
         dump_json(dataclasses.asdict(result))
         return
     console.print(render_trace(result))
+
+
+def masked_trace(trace: Trace, app: Interlock | None) -> Trace:
+    """The trace with PII masked: event payloads and subjects by their contracts, and the
+    events' PII values scrubbed from step results."""
+    if app is None:
+        return trace
+    events = []
+    redactors: dict[str, Redactor] = {}
+    for event in trace.events:
+        masked, redactor = mask_event(event, app.contracts.get(event.type))
+        events.append(masked)
+        redactors[event.id] = redactor
+    by_delivery = {d.id: redactors.get(d.event_id, Redactor()) for d in trace.deliveries}
+    deliveries = [
+        dataclasses.replace(d, subject=redactors.get(d.event_id, Redactor()).value(d.subject))
+        for d in trace.deliveries
+    ]
+    steps = [
+        dataclasses.replace(s, result=by_delivery.get(s.delivery_id, Redactor()).value(s.result))
+        for s in trace.steps
+    ]
+    return dataclasses.replace(trace, events=events, deliveries=deliveries, steps=steps)
 
 
 def render_trace(trace: Trace) -> Tree:
