@@ -533,7 +533,6 @@ def _claim(
     conn: sqlite3.Connection, worker: str, limit: int, now: float, lease: float
 ) -> list[Claimed]:
     due = conn.execute(Q["due"], (now, limit)).fetchall()
-    claimed = []
     for delivery_id, status in due:
         if status == "waiting":
             # The wait timed out: record its step as None so the flow sees the timeout.
@@ -548,15 +547,29 @@ def _claim(
                 Q["insert-attempt"],
                 (lost_worker, now, now, "lease_expired", "retryable", reason, 0.0, delivery_id),
             )
-        claimed.append(_lease(conn, delivery_id, worker, now, lease))
+    ids = [delivery_id for delivery_id, _ in due]
+    claimed: list[Claimed] = []
+    # Lease the whole batch with two statements per chunk, not two per delivery.
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        conn.execute(Q["lease-many"].format(ids=marks), (worker, now + lease, now, *chunk))
+        rows = {row[0]: row for row in conn.execute(Q["leased-many"].format(ids=marks), chunk)}
+        claimed.extend(_claimed(conn, rows[delivery_id]) for delivery_id in chunk)
     return claimed
+
+
+_CHUNK = 500  # ids per statement, well under SQLite's limit on bound parameters
 
 
 def _lease(
     conn: sqlite3.Connection, delivery_id: int, worker: str, now: float, lease: float
 ) -> Claimed:
     conn.execute(Q["lease"], (worker, now + lease, now, delivery_id))
-    row = conn.execute(Q["leased"], (delivery_id,)).fetchone()
+    return _claimed(conn, conn.execute(Q["leased"], (delivery_id,)).fetchone())
+
+
+def _claimed(conn: sqlite3.Connection, row: Any) -> Claimed:
     (did, flow, lane, fence, attempts, runs, chain, first_attempt_at) = row[:8]
     event = _event(row[8:])
     # A delivery never leased before has no steps yet: skip the lookup on the hot path.

@@ -69,6 +69,20 @@ SELECT d.id, d.flow, d.lane, d.fence, d.attempts, d.runs, d.chain, d.first_attem
 FROM deliveries d JOIN events e ON e.seq = d.event_seq
 WHERE d.id = ?;
 
+-- name: lease-many
+-- {ids} is filled with as many `?` as ids (a claim leases its batch at once).
+UPDATE deliveries
+SET status = 'running', fence = fence + 1, worker = ?, due_at = ?,
+    first_attempt_at = coalesce(first_attempt_at, ?)
+WHERE id IN ({ids});
+
+-- name: leased-many
+SELECT d.id, d.flow, d.lane, d.fence, d.attempts, d.runs, d.chain, d.first_attempt_at,
+       e.seq, e.id, e.type, e.version, e.source, e.subject, e.idempotency_key,
+       e.correlation_id, e.causation_id, e.occurred_at, e.received_at, e.data
+FROM deliveries d JOIN events e ON e.seq = d.event_seq
+WHERE d.id IN ({ids});
+
 -- name: wait-of
 SELECT step FROM waits WHERE delivery_id = ?;
 
