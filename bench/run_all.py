@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 RUNS: list[tuple[str, list[str]]] = [
     ("interlock", ["throughput.py"]),
+    ("interlock-2proc", ["throughput.py", "--hybrid"]),
     ("interlock-split", ["throughput.py", "--split"]),
     ("interlock-fast", ["throughput.py", "--durability", "fast"]),
     ("huey-redis", ["peers/huey_bench.py", "--backend", "redis"]),

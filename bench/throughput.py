@@ -180,21 +180,36 @@ class WorkerProcesses:
         return sum(p.stop() for p in self.procs)
 
 
+class Hybrid:
+    """A worker in the producer's process plus worker processes: `interlock run` with
+    extra `interlock worker` processes beside it."""
+
+    def __init__(self, app: Interlock, path: str, args: argparse.Namespace) -> None:
+        self.local = InProcessWorker(app, argparse.Namespace(concurrency=args.local_concurrency))
+        self.remote = WorkerProcesses(path, args)
+
+    async def astop(self) -> float:
+        local = await self.local.astop()
+        return local + self.remote.stop()
+
+
 async def start_worker(path: str, app: Interlock, args: argparse.Namespace) -> Any:
+    if args.hybrid:
+        return Hybrid(app, path, args)
     if args.split:
         return WorkerProcesses(path, args)
     return InProcessWorker(app, args)
 
 
 async def stop_worker(worker: Any) -> float:
-    if isinstance(worker, InProcessWorker):
+    if isinstance(worker, InProcessWorker | Hybrid):
         return await worker.astop()
     rss: float = worker.stop()
     return rss
 
 
 async def phase_e2e(path: str, args: argparse.Namespace) -> tuple[float, float]:
-    app = make_app(path, args.durability, args.split)
+    app = make_app(path, args.durability, args.split or args.hybrid)
     app.store  # noqa: B018
     worker = await start_worker(path, app, args)
     try:
@@ -208,7 +223,7 @@ async def phase_e2e(path: str, args: argparse.Namespace) -> tuple[float, float]:
 
 
 async def phase_latency(path: str, args: argparse.Namespace) -> tuple[list[float], float]:
-    app = make_app(path, args.durability, args.split)
+    app = make_app(path, args.durability, args.split or args.hybrid)
     app.store  # noqa: B018
     worker = await start_worker(path, app, args)
     n = args.latency_events
@@ -236,13 +251,21 @@ async def phase_latency(path: str, args: argparse.Namespace) -> tuple[list[float
     return [r[0] for r in rows], rss
 
 
+def _layout(args: argparse.Namespace) -> str:
+    if args.hybrid:
+        return f", in-process + {args.workers} worker process(es)"
+    if args.split:
+        return f", {args.workers} worker process(es)"
+    return ""
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as tmp:
         ingest = await phase_ingest(os.path.join(tmp, "ingest.db"), args)
         e2e, rss_e2e = await phase_e2e(os.path.join(tmp, "e2e.db"), args)
         lat, rss_lat = await phase_latency(os.path.join(tmp, "lat.db"), args)
     return {
-        "name": f"interlock (sqlite, {args.durability}{', split' if args.split else ''})",
+        "name": f"interlock (sqlite, {args.durability}{_layout(args)})",
         "events": args.events,
         "keys": args.keys,
         "workers": args.workers if args.split else 1,
@@ -269,6 +292,14 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--split", action="store_true", help="run the worker as a separate process")
     parser.add_argument("--workers", type=int, default=1, help="--split: worker processes")
+    parser.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="a worker in the producer's process plus --workers worker processes",
+    )
+    parser.add_argument(
+        "--local-concurrency", type=int, default=128, help="--hybrid: the in-process worker's"
+    )
     parser.add_argument("--role", choices=["bench", "worker"], default="bench")
     parser.add_argument("--db", help="(worker role) database file")
     args = parser.parse_args()
