@@ -67,7 +67,10 @@ _JSON_SCALARS = frozenset({str, int, bool, type(None)})
 
 def encode_result(value: Any) -> bytes:
     """JSON for a step result; pydantic models and dataclasses are supported."""
-    return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(value, default=_default)
+    except TypeError:  # non-string dict keys (ints, say): the slower option handles them
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _default(value: Any) -> Any:

@@ -100,7 +100,7 @@ class Outcome:
     skip_lane: bool = False  # dead with on_dead="skip": let the lane continue
     wait: WaitSpec | None = None
     context: dict[str, Any] | None = None
-    steps: list[tuple[str, bytes, float]] = field(default_factory=list)  # checkpoints first
+    steps: list[tuple[str, bytes, float]] = field(default_factory=list)  # checkpoints with it
     number: int = 0  # the attempt's number (runs + 1) and chain, when the worker knows them
     chain: int = 1
 

@@ -611,10 +611,6 @@ def _record_steps(
 def _settle(
     conn: sqlite3.Connection, o: Outcome, worker: str, chain: bool, now: float, lease: float
 ) -> Claimed | LeaseLost | None:
-    if o.steps:
-        refused = _record_steps(conn, o.delivery_id, o.fence, o.steps)
-        if refused is not None:
-            return LeaseLost(f"delivery {o.delivery_id}: lease lost; outcome {o.kind} dropped")
     counts = 1 if o.counts else 0
     if o.kind in ("succeeded", "dead"):
         blocking = 1 if o.kind == "dead" and not o.skip_lane else 0
@@ -664,6 +660,10 @@ def _settle(
         )
     if not cur.rowcount:
         return LeaseLost(f"delivery {o.delivery_id}: lease lost; outcome {o.kind} dropped")
+    # The fenced update above succeeded, so the checkpoints that came with the outcome
+    # belong to the lease holder: no per-step fence check needed.
+    for name, result_json, recorded_at in o.steps:
+        conn.execute(Q["insert-step"], (o.delivery_id, name, result_json.decode(), recorded_at))
     if o.kind in ("sleep", "wait"):
         # Time parked on purpose is not time spent retrying: Retry.max_elapsed restarts.
         conn.execute(Q["restart-elapsed"], (o.delivery_id,))
