@@ -337,9 +337,12 @@ class LoopWriter:
             sync = self._synchronous
             if sync == "FULL" and all(fn in self._light_ops for fn, _, _ in batch):
                 sync = "NORMAL"
-            await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._begin, conn, sync
-            )
+            # Uncontended, taking the write lock is a few microseconds: try it here and
+            # only wait for another process's lock on the helper thread.
+            if not self._try_begin(conn, sync):
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._begin, conn, sync
+                )
         except BaseException as exc:
             _fail(batch, map_sqlite_error(exc, self._url))
             if not isinstance(exc, Exception):
@@ -370,6 +373,18 @@ class LoopWriter:
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+    def _try_begin(self, conn: sqlite3.Connection, sync: str) -> bool:
+        if sync != self._current_sync:
+            conn.execute(f"PRAGMA synchronous = {sync}")
+            self._current_sync = sync
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return False
+            raise
+        return True
 
     def _begin(self, conn: sqlite3.Connection, sync: str) -> None:
         if sync != self._current_sync:
