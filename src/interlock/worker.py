@@ -21,19 +21,18 @@ import gc
 import os
 import random
 import socket
-import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from interlock.errors import ContractViolation, LeaseLost, StoreError
+from interlock.errors import LeaseLost, StoreError
 from interlock.flows import Flow
-from interlock.redaction import Redactor, redact_payload, sensitive_values
-from interlock.retries import decide
+from interlock.outcomes import dead, failed, redactor_for, suspended
+from interlock.redaction import Redactor
 from interlock.steps import Context, Suspend, SyncContext, current_context
-from interlock.stores.base import Claimed, Outcome, WaitSpec
+from interlock.stores.base import Claimed, Outcome
 
 if TYPE_CHECKING:
     from interlock.app import Interlock
@@ -317,11 +316,12 @@ class Worker:
                 reason=f"flow {c.flow!r} is not registered in this worker; is it running older code?",
             )
         pii = flow.contract.pii_paths()
-        redactor = _redactor(c, flow, pii) if pii else _NO_REDACTION
+        redactor = redactor_for(c, flow, pii) if pii else _NO_REDACTION
         if c.attempts >= flow.retry.attempts:
-            return self._dead(
+            return dead(
                 c,
                 flow,
+                started,
                 started,
                 "retryable",
                 "retry budget used up by runs whose lease expired",
@@ -347,13 +347,22 @@ class Worker:
                 c.delivery_id, c.fence, c.flow, c.lane, "succeeded", started, self._clock.now()
             )
         except Suspend as suspend:
-            outcome = self._suspended(c, started, suspend)
+            outcome = suspended(c, started, self._clock.now(), suspend)
         except LeaseLost as exc:
             # A step write was refused: another worker holds the delivery now.
             log.warning("lease.lost", delivery_id=c.delivery_id, detail=str(exc))
             outcome = None
         except Exception as exc:
-            outcome = self._failed(c, flow, started, exc, redactor)
+            outcome = failed(
+                c,
+                flow,
+                started,
+                self._clock.now(),
+                exc,
+                redactor,
+                rand=self._random.random(),
+                max_reason=self.config.max_reason,
+            )
         finally:
             current_context.reset(token)
         if outcome is not None:
@@ -385,148 +394,10 @@ class Worker:
             call = _bind(middleware, ctx, call)
         await call()
 
-    def _suspended(self, c: Claimed, started: float, s: Suspend) -> Outcome:
-        now = self._clock.now()
-        if s.wait is not None:
-            w = s.wait
-            return Outcome(
-                c.delivery_id,
-                c.fence,
-                c.flow,
-                c.lane,
-                "wait",
-                started,
-                now,
-                reason=f"waiting for {w.event_type} matching {sorted(w.match)}",
-                wait=WaitSpec(w.step, w.event_type, w.match, w.deadline, w.since),
-            )
-        return Outcome(
-            c.delivery_id,
-            c.fence,
-            c.flow,
-            c.lane,
-            "sleep",
-            started,
-            now,
-            due_at=s.until,
-            delay=None if s.until is None else max(0.0, s.until - now),
-            reason="sleeping",
-        )
-
-    def _failed(
-        self, c: Claimed, flow: Flow, started: float, exc: Exception, redactor: Redactor
-    ) -> Outcome:
-        now = self._clock.now()
-        decision = decide(
-            exc,
-            flow.retry,
-            attempt=c.attempts + 1,
-            first_attempt_at=c.first_attempt_at,
-            now=now,
-            rand=self._random.random(),
-        )
-        reason = self._reason(exc, redactor)
-        if decision.kind == "dead":
-            return self._dead(c, flow, started, decision.error_class, reason, exc, redactor)
-        log.info(
-            "delivery.retry",
-            flow=c.flow,
-            delivery_id=c.delivery_id,
-            event_id=c.event.id,
-            error_class=decision.error_class,
-            reason=reason,
-            delay=round(decision.delay, 3),
-        )
-        return Outcome(
-            c.delivery_id,
-            c.fence,
-            c.flow,
-            c.lane,
-            "retry",
-            started,
-            now,
-            error_class=decision.error_class,
-            reason=reason,
-            delay=decision.delay,
-            due_at=now + decision.delay,
-            counts=decision.counts,
-        )
-
-    def _dead(
-        self,
-        c: Claimed,
-        flow: Flow,
-        started: float,
-        error_class: str,
-        reason: str,
-        exc: BaseException | None,
-        redactor: Redactor,
-    ) -> Outcome:
-        now = self._clock.now()
-        context: dict[str, Any] = {
-            "event_id": c.event.id,
-            "event_type": c.event.type,
-            "subject": None if c.event.subject is None else redactor.text(c.event.subject),
-            "correlation_id": c.event.correlation_id,
-            "payload": redactor.value(redact_payload(c.event.data, flow.contract.pii_paths())),
-            "attempts": c.attempts + 1,
-            "error_class": error_class,
-            "reason": reason,
-            "on_dead": flow.on_dead,
-        }
-        if exc is not None:
-            tb = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8)
-            context["traceback"] = redactor.text("".join(tb))[-8000:]
-        if isinstance(exc, ContractViolation):
-            context["errors"] = exc.errors
-        log.warning(
-            "delivery.dead",
-            flow=c.flow,
-            delivery_id=c.delivery_id,
-            event_id=c.event.id,
-            error_class=error_class,
-            reason=reason,
-            on_dead=flow.on_dead,
-        )
-        return Outcome(
-            c.delivery_id,
-            c.fence,
-            c.flow,
-            c.lane,
-            "dead",
-            started,
-            now,
-            error_class=error_class,
-            reason=reason,
-            counts=True,
-            skip_lane=flow.on_dead == "skip",
-            context=context,
-        )
-
-    def _reason(self, exc: BaseException, redactor: Redactor) -> str:
-        text = str(exc).strip().splitlines()
-        first = text[0] if text else ""
-        reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-        reason = redactor.text(reason)
-        if len(reason) > self.config.max_reason:
-            reason = reason[: self.config.max_reason - 1] + "…"
-        return reason
-
 
 async def _set_when(trigger: asyncio.Event, target: asyncio.Event) -> None:
     await trigger.wait()
     target.set()
-
-
-def _redactor(c: Claimed, flow: Flow, pii: Sequence[tuple[str, ...]]) -> Redactor:
-    values = sensitive_values(c.event.data, pii)
-    if c.event.version != flow.contract.__version__:
-        # Stored under an older version, its PII may sit elsewhere: take the upcast form's too.
-        # (A broken upcast is reported by the run itself.)
-        with contextlib.suppress(Exception):
-            upcast = flow.contract.upcast(c.event.data, c.event.version)
-            values += sensitive_values(upcast, pii)
-    return Redactor(values)
 
 
 def _bind(middleware: Middleware, ctx: Context, call_next: Handler) -> Handler:
