@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -26,6 +26,7 @@ from interlock.events import Event
 from interlock.flows import SLO, Flow, KeySpec, Retry, build_flow
 from interlock.ids import event_id, new_correlation_id
 from interlock.limits import Limits
+from interlock.sources import WebhookSource, build_source
 from interlock.steps import current_context
 from interlock.stores import DEFAULT_URL, open_store
 from interlock.stores.base import Claimed, DirectLease, NewDelivery, NewEvent
@@ -60,6 +61,7 @@ class Interlock:
         self._store_lock = threading.Lock()
         self._wakes: list[asyncio.Event] = []
         self._local_workers: list[Worker] = []
+        self.sources: dict[str, WebhookSource] = {}
 
     def __repr__(self) -> str:
         return f"Interlock({self.name!r}, flows={len(self.flows)}, store={self.database_url!r})"
@@ -139,6 +141,39 @@ class Interlock:
             return handler
 
         return register
+
+    def webhook(
+        self,
+        name: str,
+        *,
+        verify: str,
+        secret: str | Sequence[str],
+        topic_header: str | None = None,
+        topic_field: str | None = None,
+        max_body_bytes: int = 1024 * 1024,
+        **options: Any,
+    ) -> WebhookSource:
+        """Declare a webhook source at ``POST /hooks/{name}[/{topic}]``.
+
+        ``verify`` names the signature scheme (``standard-webhooks``, ``stripe``,
+        ``github``, ``shopify``, ``slack`` or ``hmac`` with ``options``); ``secret``
+        names the secret (two names during a rotation), resolved from the
+        environment as ``INTERLOCK_SECRET_<NAME>``. Map payloads to contracts with
+        ``@source.maps("topic")``.
+        """
+        if name in self.sources:
+            raise ConfigurationError(f"webhook source {name!r} is declared twice")
+        source = build_source(
+            name,
+            verify=verify,
+            secret=secret,
+            topic_header=topic_header,
+            topic_field=topic_field,
+            max_body_bytes=max_body_bytes,
+            options=options,
+        )
+        self.sources[name] = source
+        return source
 
     # -- emitting ---------------------------------------------------------------------
     def prepare(

@@ -82,6 +82,7 @@ def test_every_command_has_help() -> None:
     for command in (
         [],
         ["run"],
+        ["gateway"],
         ["worker"],
         ["demo"],
         ["db", "upgrade"],

@@ -74,16 +74,57 @@ def _work(app: str | None, config: WorkerConfig) -> None:
     asyncio.run(serve_worker(application, config))
 
 
+HostOpt = Annotated[str, typer.Option(help="Address the gateway listens on.")]
+PortOpt = Annotated[int, typer.Option(help="Port the gateway listens on.", min=1, max=65535)]
+
+
+def _serve(app: str | None, host: str, port: int, config: WorkerConfig | None) -> None:
+    from interlock.gateway.server import serve
+
+    _logging()
+    application = load_app(app)
+    application.store  # noqa: B018 - open and migrate before serving
+    tune_gc()
+    what = "gateway and worker" if config is not None else "gateway"
+    console.print(
+        f"[bold]interlock[/] {what}: app {application.name!r}, {len(application.flows)} flow(s), "
+        f"{len(application.sources)} webhook source(s), http://{host}:{port}, "
+        f"store {application.database_url}"
+    )
+    asyncio.run(serve(application, host=host, port=port, worker=config))
+
+
 @cli.command()
 @friendly
 def run(
     app: AppArg = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
     concurrency: ConcurrencyOpt = 256,
     lease: LeaseOpt = 30.0,
     grace: GraceOpt = 30.0,
+    gateway: Annotated[
+        bool, typer.Option(help="Serve the gateway (webhooks, health) beside the worker.")
+    ] = True,
 ) -> None:
-    """Run the app: migrate the store if needed, then work until Ctrl-C or SIGTERM."""
-    _work(app, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace))
+    """Run the app: migrate the store if needed, then serve the gateway and a worker until
+    Ctrl-C or SIGTERM."""
+    config = WorkerConfig(concurrency=concurrency, lease=lease, grace=grace)
+    if gateway:
+        _serve(app, host, port, config)
+    else:
+        _work(app, config)
+
+
+@cli.command("gateway")
+@friendly
+def gateway_command(
+    app: AppArg = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+) -> None:
+    """Serve only the gateway (webhook ingress, health); run workers elsewhere."""
+    _serve(app, host, port, None)
 
 
 @cli.command()

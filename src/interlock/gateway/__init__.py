@@ -1,0 +1,1 @@
+"""The gateway: the ASGI surface (webhook ingress, event API, REST API, metrics)."""

@@ -1,0 +1,223 @@
+"""``POST /hooks/{source}[/{topic}]``: verified webhook ingress.
+
+The order matters and never changes: size and type checks, then the
+signature over the raw bytes, then strict JSON, then the contract mapping,
+then a durable write — and only then a 2xx with the event id. A rejection
+stores nothing and answers with an RFC 9457 problem that names no secret.
+A vendor's retry of a delivery it already made is answered with the first
+event's id and creates nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from interlock.app import Interlock
+from interlock.contracts import Contract
+from interlock.errors import ConfigurationError, ContractViolation, LimitExceeded, StoreError
+from interlock.gateway.jsonpolicy import BadJson, parse_json
+from interlock.gateway.problems import Problem, problem_response
+from interlock.gateway.signatures import SignatureError, Verifier, scheme
+from interlock.sources import WebhookSource
+
+log = structlog.get_logger("interlock.gateway")
+
+JSON_TYPES = ("application/json", "application/cloudevents+json")
+
+
+class Ingress:
+    """The webhook endpoint of one app; verifiers are built once per source."""
+
+    def __init__(self, app: Interlock, *, max_depth: int = 64) -> None:
+        self.app = app
+        self.max_depth = max_depth
+        self.verifiers: dict[str, Verifier] = {
+            name: scheme(source.verify, **source.verify_options)
+            for name, source in app.sources.items()
+        }
+        self.rejected: dict[tuple[str, str], int] = {}
+        self.accepted: dict[str, int] = {}
+
+    def _reject(self, source: str, reason: str, problem: Problem) -> Response:
+        key = (source, reason)
+        self.rejected[key] = self.rejected.get(key, 0) + 1
+        log.warning("webhook.rejected", source=source, reason=reason, status=problem.status)
+        headers = {"Retry-After": "1"} if problem.status in (429, 503) else None
+        return problem_response(problem, headers=headers)
+
+    async def handle(self, request: Request) -> Response:
+        name = request.path_params["source"]
+        path_topic = request.path_params.get("topic") or None
+        source = self.app.sources.get(name)
+        if source is None:
+            return self._reject(
+                name,
+                "unknown_source",
+                Problem(404, "Unknown webhook source", f"no webhook source is named {name!r}"),
+            )
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in JSON_TYPES and not ctype.endswith("+json"):
+            return self._reject(
+                name,
+                "unsupported_media_type",
+                Problem(415, "Unsupported media type", "send the payload as application/json"),
+            )
+        body = await self._read(request, source)
+        if isinstance(body, Response):
+            return body
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            secrets = source.secret_values()
+        except ConfigurationError as exc:
+            log.error("webhook.misconfigured", source=name, error=str(exc))
+            return self._reject(
+                name,
+                "misconfigured",
+                Problem(503, "Source not ready", "the source's secret is not configured"),
+            )
+        try:
+            verified = self.verifiers[name].verify(
+                body, request.headers, secrets, self.app.clock.now()
+            )
+        except SignatureError as exc:
+            if exc.reason in ("no_secret", "invalid_secret"):
+                log.error("webhook.misconfigured", source=name, error=str(exc))
+                return self._reject(
+                    name,
+                    "misconfigured",
+                    Problem(503, "Source not ready", "the source's secret is not usable"),
+                )
+            return self._reject(
+                name,
+                exc.reason,
+                Problem(401, "Signature rejected", str(exc), extensions={"reason": exc.reason}),
+            )
+        try:
+            payload = parse_json(body, max_depth=self.max_depth)
+        except BadJson as exc:
+            return self._reject(
+                name,
+                exc.reason,
+                Problem(400, "Malformed JSON", str(exc), extensions={"reason": exc.reason}),
+            )
+        topic = source.topic_of(path_topic, headers, payload)
+        mapper = source.mapper_for(topic)
+        if mapper is None or not isinstance(payload, dict):
+            self.accepted[name] = self.accepted.get(name, 0) + 1
+            return JSONResponse({"status": "ignored", "topic": topic}, status_code=200)
+        try:
+            mapped = mapper(payload)
+            events = _as_list(mapped)
+        except ContractViolation as exc:
+            return self._reject(name, "contract", _contract_problem(exc))
+        except ValidationError as exc:
+            return self._reject(name, "contract", _contract_problem(contract_violation_of(exc)))
+        except Exception as exc:
+            # A mapping that trips over the payload (a missing key, a bad value) is the
+            # payload's fault as seen from the vendor: 422, with the error's type only.
+            return self._reject(
+                name,
+                "mapping_failed",
+                Problem(
+                    422,
+                    "Payload does not fit its mapping",
+                    f"mapping for topic {topic!r} failed with {type(exc).__name__}",
+                ),
+            )
+        if not events:  # the mapping chose to ignore this payload
+            self.accepted[name] = self.accepted.get(name, 0) + 1
+            return JSONResponse({"status": "ignored", "topic": topic}, status_code=200)
+        key = verified.delivery_id or _body_id(payload)
+        try:
+            ids = []
+            for i, event in enumerate(events):
+                ikey = None if key is None else (key if i == 0 else f"{key}#{i}")
+                ids.append(await self.app.emit(event, source=name, idempotency_key=ikey))
+        except LimitExceeded as exc:
+            return self._reject(name, "too_large", Problem(413, "Payload too large", str(exc)))
+        except StoreError as exc:
+            log.error("webhook.store_failed", source=name, error=str(exc))
+            return self._reject(
+                name,
+                "store_unavailable",
+                Problem(503, "Store unavailable", "the event was not stored; retry later"),
+            )
+        self.accepted[name] = self.accepted.get(name, 0) + 1
+        return JSONResponse(
+            {"status": "accepted", "event_ids": ids, "topic": topic}, status_code=202
+        )
+
+    async def _read(self, request: Request, source: WebhookSource) -> bytes | Response:
+        limit = source.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return self._reject(
+                    source.name,
+                    "bad_content_length",
+                    Problem(400, "Bad Content-Length", "Content-Length is not a number"),
+                )
+            if int(declared) > limit:
+                return self._too_large(source)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return self._too_large(source)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, source: WebhookSource) -> Response:
+        return self._reject(
+            source.name,
+            "too_large",
+            Problem(
+                413,
+                "Payload too large",
+                f"the body is over this source's limit of {source.max_body_bytes:,} bytes",
+                extensions={"limit": source.max_body_bytes},
+            ),
+        )
+
+
+def _as_list(mapped: Contract | Sequence[Contract] | None) -> list[Contract]:
+    if mapped is None:
+        return []
+    if isinstance(mapped, Contract):
+        return [mapped]
+    return list(mapped)
+
+
+def _body_id(payload: dict[str, Any]) -> str | None:
+    value = payload.get("id")
+    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+
+
+def contract_violation_of(exc: ValidationError) -> ContractViolation:
+    """Field-level errors without the input values (they may be personal data)."""
+    errors: list[dict[str, object]] = [
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or "(root)",
+            "type": err["type"],
+            "message": err["msg"],
+        }
+        for err in exc.errors(include_input=False, include_url=False)
+    ]
+    fields = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return ContractViolation(f"{exc.title} payload is invalid: {fields}", errors=errors)
+
+
+def _contract_problem(exc: ContractViolation) -> Problem:
+    return Problem(
+        422,
+        "Payload fails its contract",
+        str(exc),
+        extensions={"errors": exc.errors},
+    )

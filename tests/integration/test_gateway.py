@@ -1,0 +1,262 @@
+"""The gateway on a real server on loopback: verified webhook ingress and health."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from interlock import PII, Context, Contract, Interlock
+from interlock.gateway.server import server_for
+
+GITHUB_SECRET = "gh-test-secret-1"
+OLD_SECRET = "gh-test-secret-0"
+STRIPE_SECRET = "whsec_test_stripe"
+
+
+class IssueOpened(Contract, event="issue.opened", subject="issue_id"):
+    issue_id: int
+    title: str
+    reporter_email: PII[str]
+
+
+class InvoiceFailed(Contract, event="invoice.payment_failed", subject="invoice_id"):
+    invoice_id: str
+    amount_due: int
+
+
+def build_app(path: Path) -> tuple[Interlock, list[int]]:
+    app = Interlock("gw", f"sqlite:///{path}")
+    handled: list[int] = []
+    github = app.webhook("github", verify="github", secret=["github-secret", "github-old"])
+
+    @github.maps("issues")
+    def issues(body: dict[str, Any]) -> IssueOpened | None:
+        if body.get("action") != "opened":
+            return None
+        issue = body["issue"]
+        return IssueOpened(
+            issue_id=issue["number"], title=issue["title"], reporter_email=issue["email"]
+        )
+
+    stripe = app.webhook("stripe", verify="stripe", secret="stripe-secret", max_body_bytes=4096)
+
+    @stripe.maps("invoice.payment_failed")
+    def failed(body: dict[str, Any]) -> InvoiceFailed:
+        obj = body["data"]["object"]
+        return InvoiceFailed(invoice_id=obj["id"], amount_due=obj["amount_due"])
+
+    @app.flow(IssueOpened, owner="dev@acme.test", key="issue_id")
+    async def triage(event: IssueOpened, ctx: Context) -> None:
+        handled.append(event.issue_id)
+
+    return app, handled
+
+
+@pytest.fixture
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERLOCK_SECRET_GITHUB_SECRET", GITHUB_SECRET)
+    monkeypatch.setenv("INTERLOCK_SECRET_GITHUB_OLD", OLD_SECRET)
+    monkeypatch.setenv("INTERLOCK_SECRET_STRIPE_SECRET", STRIPE_SECRET)
+
+
+@pytest.fixture
+async def served(tmp_path: Path, secrets: None) -> AsyncIterator[tuple[Interlock, str, list[int]]]:
+    app, handled = build_app(tmp_path / "gw.db")
+    server = server_for(app, "127.0.0.1", 0)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield app, f"http://127.0.0.1:{port}", handled
+    server.should_exit = True
+    await task
+    app.close()
+
+
+def github_request(
+    body: bytes, secret: str = GITHUB_SECRET, delivery: str = "d-1"
+) -> dict[str, str]:
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "content-type": "application/json",
+        "x-github-event": "issues",
+        "x-github-delivery": delivery,
+        "x-hub-signature-256": f"sha256={signature}",
+    }
+
+
+def stripe_headers(
+    body: bytes, secret: str = STRIPE_SECRET, at: float | None = None
+) -> dict[str, str]:
+    ts = int(time.time() if at is None else at)
+    sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"content-type": "application/json", "stripe-signature": f"t={ts},v1={sig}"}
+
+
+ISSUE = orjson.dumps(
+    {"action": "opened", "issue": {"number": 7, "title": "Crash", "email": "jo@reporter.test"}}
+)
+
+
+def stored(app: Interlock) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(app.store.path)
+    try:
+        return conn.execute(
+            "SELECT id, source, idempotency_key FROM events ORDER BY seq"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+async def test_a_signed_webhook_is_stored_then_acknowledged_once(
+    served: tuple[Interlock, str, list[int]],
+) -> None:
+    app, url, handled = served
+    async with httpx.AsyncClient(base_url=url) as client:
+        first = await client.post("/hooks/github", content=ISSUE, headers=github_request(ISSUE))
+        again = await client.post("/hooks/github", content=ISSUE, headers=github_request(ISSUE))
+    assert first.status_code == 202, first.text
+    assert again.status_code == 202
+    assert first.json()["event_ids"] == again.json()["event_ids"]
+    (row,) = stored(app)
+    assert row[0] == first.json()["event_ids"][0]
+    assert row[1:] == ("github", "d-1")
+    from interlock.testing import drain
+
+    await drain(app)
+    assert handled == [7]
+
+
+async def test_rotation_accepts_the_previous_secret(
+    served: tuple[Interlock, str, list[int]],
+) -> None:
+    _, url, _ = served
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.post(
+            "/hooks/github", content=ISSUE, headers=github_request(ISSUE, OLD_SECRET, "d-2")
+        )
+    assert response.status_code == 202
+
+
+async def test_rejections_are_problems_and_store_nothing(
+    served: tuple[Interlock, str, list[int]],
+) -> None:
+    app, url, _ = served
+    tampered = ISSUE.replace(b"Crash", b"Crush")
+    bad_json = b'{"action": "opened", "action": "closed"}'
+    cases: list[tuple[str, bytes, dict[str, str], int]] = [
+        ("/hooks/github", tampered, github_request(ISSUE), 401),
+        ("/hooks/github", ISSUE, github_request(ISSUE, "wrong-secret"), 401),
+        ("/hooks/github", ISSUE, {"content-type": "application/json"}, 401),
+        ("/hooks/nope", ISSUE, github_request(ISSUE), 404),
+        ("/hooks/github", ISSUE, {**github_request(ISSUE), "content-type": "text/plain"}, 415),
+        ("/hooks/github", bad_json, github_request(bad_json), 400),
+        ("/hooks/stripe", b"x" * 5000, stripe_headers(b"x" * 5000), 413),
+    ]
+    async with httpx.AsyncClient(base_url=url) as client:
+        for path, body, headers, status in cases:
+            response = await client.post(path, content=body, headers=headers)
+            assert response.status_code == status, (path, status, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+            problem = response.json()
+            assert problem["status"] == status
+            assert GITHUB_SECRET not in response.text
+            assert OLD_SECRET not in response.text
+    assert stored(app) == []
+
+
+async def test_stale_and_future_stripe_timestamps_are_refused(
+    served: tuple[Interlock, str, list[int]],
+) -> None:
+    app, url, _ = served
+    body = orjson.dumps(
+        {
+            "id": "evt_1",
+            "type": "invoice.payment_failed",
+            "data": {"object": {"id": "in_1", "amount_due": 500}},
+        }
+    )
+    async with httpx.AsyncClient(base_url=url) as client:
+        stale = await client.post(
+            "/hooks/stripe", content=body, headers=stripe_headers(body, at=time.time() - 301)
+        )
+        future = await client.post(
+            "/hooks/stripe", content=body, headers=stripe_headers(body, at=time.time() + 301)
+        )
+        fresh = await client.post("/hooks/stripe", content=body, headers=stripe_headers(body))
+    assert (stale.status_code, future.status_code, fresh.status_code) == (401, 401, 202)
+    assert [r[1:] for r in stored(app)] == [("stripe", "evt_1")]  # topic from the body's type
+
+
+async def test_contract_failures_name_fields_not_values(
+    served: tuple[Interlock, str, list[int]],
+) -> None:
+    app, url, _ = served
+    body = orjson.dumps(
+        {
+            "action": "opened",
+            "issue": {"number": "not-a-number", "title": "x", "email": "secret@reporter.test"},
+        }
+    )
+    unmapped = orjson.dumps({"action": "closed", "issue": {}})
+    async with httpx.AsyncClient(base_url=url) as client:
+        bad = await client.post("/hooks/github", content=body, headers=github_request(body))
+        ignored = await client.post(
+            "/hooks/github", content=unmapped, headers=github_request(unmapped, delivery="d-9")
+        )
+    assert bad.status_code == 422
+    problem = bad.json()
+    assert [e["field"] for e in problem["errors"]] == ["issue_id"]
+    assert "not-a-number" not in bad.text
+    assert "secret@reporter.test" not in bad.text
+    assert ignored.status_code == 200
+    assert ignored.json()["status"] == "ignored"
+    assert stored(app) == []
+
+
+async def test_health_and_readiness(served: tuple[Interlock, str, list[int]]) -> None:
+    _, url, _ = served
+    async with httpx.AsyncClient(base_url=url) as client:
+        health = await client.get("/healthz")
+        ready = await client.get("/readyz")
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+
+
+async def test_a_failing_store_answers_503_and_acknowledges_nothing(
+    served: tuple[Interlock, str, list[int]],
+) -> None:
+    app, url, _ = served
+    async with httpx.AsyncClient(base_url=url) as client:
+        ok = await client.post("/hooks/github", content=ISSUE, headers=github_request(ISSUE))
+        assert ok.status_code == 202
+        writer = app.store._async_writer._conn
+        assert writer is not None
+        (pages,) = writer.execute("PRAGMA page_count").fetchone()
+        writer.execute(f"PRAGMA max_page_count = {pages}")
+        big = orjson.dumps(
+            {
+                "action": "opened",
+                "issue": {"number": 8, "title": "y" * 200_000, "email": "a@b.test"},
+            }
+        )
+        github = app.sources["github"]
+        github.max_body_bytes = 1_000_000
+        down = await client.post(
+            "/hooks/github", content=big, headers=github_request(big, delivery="d-big")
+        )
+        writer.execute("PRAGMA max_page_count = 1073741823")
+    assert down.status_code == 503
+    assert down.headers["retry-after"] == "1"
+    assert [r[2] for r in stored(app)] == ["d-1"]
