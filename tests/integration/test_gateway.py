@@ -260,3 +260,49 @@ async def test_a_failing_store_answers_503_and_acknowledges_nothing(
     assert down.status_code == 503
     assert down.headers["retry-after"] == "1"
     assert [r[2] for r in stored(app)] == ["d-1"]
+
+
+async def test_random_requests_never_get_a_server_error_nor_store_anything(
+    served: tuple[Interlock, str, list[int]],
+) -> None:
+    import random
+
+    app, url, _ = served
+    rng = random.Random(20261127)
+    content_types = [
+        "application/json",
+        "text/plain",
+        "application/x+json",
+        "",
+        "application/json; charset=latin-1",
+    ]
+    fragments = [
+        b"{",
+        b"}",
+        b"[",
+        b'"a":',
+        b"1e999",
+        b"NaN",
+        b"\x00",
+        b"\xff\xfe",
+        b'"\\u0000"',
+        b"9" * 5000,
+    ]
+    async with httpx.AsyncClient(base_url=url) as client:
+        for i in range(150):
+            body = b"".join(rng.choice(fragments) for _ in range(rng.randrange(0, 8)))
+            if rng.random() < 0.3:
+                body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300)))
+            headers = {"content-type": rng.choice(content_types)}
+            if rng.random() < 0.5:
+                headers.update(github_request(body, delivery=f"fuzz-{i}"))
+                headers["content-type"] = rng.choice(content_types)
+            if rng.random() < 0.2:
+                headers["x-hub-signature-256"] = "sha256=" + "0" * rng.randrange(0, 80)
+            path = rng.choice(
+                ["/hooks/github", "/hooks/stripe", "/hooks/github/issues", "/hooks/x"]
+            )
+            response = await client.post(path, content=body, headers=headers)
+            assert response.status_code < 500 or response.status_code == 503, response.text
+        assert (await client.get("/healthz")).status_code == 200
+    assert stored(app) == []
