@@ -175,6 +175,8 @@ def test_invalid_utf8(raw: bytes, line: int, column: int) -> None:
         (rb'"\ud800\ud800"', 1, 2),
         (rb'{"\uDBFF": 1}', 1, 3),  # in a key, upper case
         (rb'"\\\ud800"', 1, 4),  # an escaped backslash, then the escape
+        (rb'"\ud800\\udc00"', 1, 2),  # the "low half" is text after a backslash
+        (rb'"\\ud800\udc00"', 1, 9),  # the "high half" is text after a backslash
     ],
 )
 def test_unpaired_surrogate_escapes(raw: bytes, line: int, column: int) -> None:
@@ -346,6 +348,11 @@ def test_deep_nesting_is_found_without_recursion(raw: bytes) -> None:
     started = time.perf_counter()
     rejected(raw, "too_deep")
     assert time.perf_counter() - started < 1.0
+
+
+def test_a_huge_max_depth_still_fails_cleanly_at_the_parsers_limit() -> None:
+    raw = b"[" * 100_000 + b"]" * 100_000
+    assert str(rejected(raw, "too_deep", max_depth=10**6)) == "nesting is too deep for the parser"
 
 
 def test_a_negative_max_depth_is_a_programming_error() -> None:

@@ -27,8 +27,8 @@ def build_gateway(app: Interlock) -> Starlette:
     async def readyz(request: Request) -> Response:
         try:
             version = app.store.schema_version()
-        except StoreError as exc:
-            return problem_response(Problem(503, "Store unreachable", str(exc)))
+        except StoreError:
+            return problem_response(Problem(503, "Store unreachable", "the store cannot be read"))
         wanted = migrations("sqlite")[-1].version
         if version != wanted:
             return problem_response(

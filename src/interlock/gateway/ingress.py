@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from interlock.app import Interlock
 from interlock.contracts import Contract
 from interlock.errors import ConfigurationError, ContractViolation, LimitExceeded, StoreError
+from interlock.gateway import problems
 from interlock.gateway.jsonpolicy import BadJson, parse_json
 from interlock.gateway.problems import Problem, problem_response
 from interlock.gateway.signatures import SignatureError, Verifier, scheme
@@ -56,17 +57,11 @@ class Ingress:
         path_topic = request.path_params.get("topic") or None
         source = self.app.sources.get(name)
         if source is None:
-            return self._reject(
-                name,
-                "unknown_source",
-                Problem(404, "Unknown webhook source", f"no webhook source is named {name!r}"),
-            )
+            return self._reject(name, "unknown_source", problems.unknown_source())
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in JSON_TYPES and not ctype.endswith("+json"):
             return self._reject(
-                name,
-                "unsupported_media_type",
-                Problem(415, "Unsupported media type", "send the payload as application/json"),
+                name, "unsupported_media_type", problems.unsupported_media_type(JSON_TYPES)
             )
         body = await self._read(request, source)
         if isinstance(body, Response):
@@ -93,19 +88,11 @@ class Ingress:
                     "misconfigured",
                     Problem(503, "Source not ready", "the source's secret is not usable"),
                 )
-            return self._reject(
-                name,
-                exc.reason,
-                Problem(401, "Signature rejected", str(exc), extensions={"reason": exc.reason}),
-            )
+            return self._reject(name, exc.reason, problems.unauthorized(exc.reason, str(exc)))
         try:
             payload = parse_json(body, max_depth=self.max_depth)
         except BadJson as exc:
-            return self._reject(
-                name,
-                exc.reason,
-                Problem(400, "Malformed JSON", str(exc), extensions={"reason": exc.reason}),
-            )
+            return self._reject(name, exc.reason, problems.bad_json(exc))
         topic = source.topic_of(path_topic, headers, payload)
         mapper = source.mapper_for(topic)
         if mapper is None or not isinstance(payload, dict):
@@ -146,7 +133,7 @@ class Ingress:
             return self._reject(
                 name,
                 "store_unavailable",
-                Problem(503, "Store unavailable", "the event was not stored; retry later"),
+                problems.overloaded(1, "the store is unavailable; the event was not stored"),
             )
         self.accepted[name] = self.accepted.get(name, 0) + 1
         return JSONResponse(
@@ -215,9 +202,4 @@ def contract_violation_of(exc: ValidationError) -> ContractViolation:
 
 
 def _contract_problem(exc: ContractViolation) -> Problem:
-    return Problem(
-        422,
-        "Payload fails its contract",
-        str(exc),
-        extensions={"errors": exc.errors},
-    )
+    return problems.contract_failed(exc.errors, str(exc))

@@ -14,7 +14,7 @@ UTF-8, and escaped unpaired surrogates (``"\\ud800"`` has no UTF-8 form), as
 ``invalid_utf8``; duplicate keys at any depth; ``NaN``, ``Infinity`` and
 literals that overflow a double (``1e400``); integers over 4,300 digits; NUL,
 raw or ``\\u0000``; nesting deeper than ``max_depth``, found by an iterative
-pre-scan (100,000 ``[`` cost microseconds, never a RecursionError); an empty
+pre-scan (100,000 ``[`` take milliseconds and never a RecursionError); an empty
 or all-whitespace body; anything else malformed. Messages name the problem and
 its line and column where that is cheap to know, and echo at most a short
 sanitised key or escape: never values, which may be personal data or secrets.
@@ -32,6 +32,7 @@ import json
 import math
 import re
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from itertools import accumulate, compress, count, islice
 from typing import Any, Final, Literal, NoReturn
@@ -56,11 +57,9 @@ DEFAULT_MAX_DEPTH: Final = 64
 MAX_INT_DIGITS: Final = 4300  # CPython's default int/str conversion limit
 
 _BOM: Final = b"\xef\xbb\xbf"
-_NUL_ESCAPE: Final = re.compile(rb"(?<!\\)(?:\\\\)*+\\u0000")
-_LONE_SURROGATE: Final = re.compile(
-    rb"(?:[^\\]++|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-    rb"|\\(?!u[dD][89a-fA-F]).)*+\\u[dD][89a-fA-F][0-9a-fA-F]{2}",
-    re.DOTALL,
+_LONE_SURROGATE: Final = re.compile(  # a high one not followed by a low one, or vice versa
+    rb"\\u[dD](?:[89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|[c-fC-F][0-9a-fA-F]{2}(?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}))"
 )
 _NON_FINITE: Final = re.compile(  # skips whole strings, so "NaN" in one is not found
     rb'(?:[^"NI]++|"[^"\\]*+(?:\\.[^"\\]*+)*+"|N(?!aN)|I(?!nfinity))*+(NaN|Infinity)', re.DOTALL
@@ -68,11 +67,13 @@ _NON_FINITE: Final = re.compile(  # skips whole strings, so "NaN" in one is not 
 _SUSPECT_ESCAPE: Final = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 _QUOTE_ESCAPES: Final = re.compile(rb'\\[\\"]')  # the escapes that hide a '"' from a scan
 _QUOTED: Final = re.compile(rb'"[^"]*+(?:"|\Z)')
-_PARENS: Final = bytes.maketrans(b"[{]}", b"(())")
+_PAIR: Final = b"\x01\xff"  # an innermost [] or {}
+_PASSES: Final = 6
 _STRUCTURE: Final = bytes(b for b in range(256) if b not in b'"[]{}')  # deleted: all but these
 _SIGNED: Final = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 / -1 as signed bytes
 _IS_BRACKET: Final = [b in b"[]{}" for b in range(256)]
 _INT_LIMIT_DIGITS: Final = re.compile(r"value has (\d+) digits")
+_KINDS: Final = {list: "array", str: "string", bool: "boolean", type(None): "null"}
 
 
 class BadJson(InterlockError):
@@ -139,9 +140,9 @@ def parse_json(raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     except RecursionError:
         raise BadJson("too_deep", "nesting is too deep for the parser") from None
     except _NonFiniteConstant as exc:
-        if not (match := _NON_FINITE.match(data)):
+        if not (at := _NON_FINITE.match(data)):  # always found: belt and braces
             raise BadJson("non_finite_number", str(exc)) from None
-        start = match.start(1) - (data[match.start(1) - 1 : match.start(1)] == b"-")
+        start = at.start(1) - (data[at.start(1) - 1 : at.start(1)] == b"-")
         raise _bad_at("non_finite_number", str(exc), data, start) from None
 
 
@@ -157,9 +158,7 @@ def parse_json_object(raw: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[st
     """
     value = parse_json(raw, max_depth=max_depth)
     if not isinstance(value, dict):
-        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-            type(value), "number"
-        )
+        kind = _KINDS.get(type(value), "number")
         raise BadJson("not_an_object", f"the body is a JSON {kind}; a JSON object is required")
     return value
 
@@ -170,22 +169,26 @@ def _prescan(data: bytes, max_depth: int) -> None:
         raise _bad_at("nul_character", "NUL character in the body", data, data.index(b"\x00"))
     scan = data
     if b"\\" in data:
-        if _SUSPECT_ESCAPE.search(data):
-            _check_escapes(data)
-        scan = _QUOTE_ESCAPES.sub(b"", data)  # now every '"' left delimits a string
+        # Same length, so offsets hold: after this every '\\' starts an escape, every '"'
+        # delimits a string (and there is no other NUL: see above).
+        scan = _QUOTE_ESCAPES.sub(b"\x00\x00", data)
+        if _SUSPECT_ESCAPE.search(scan):
+            _check_escapes(scan)
     brackets = scan.translate(None, _STRUCTURE)  # only '"[]{}' are left
     if brackets.count(b"[") + brackets.count(b"{") <= max_depth:
         return  # a cheap upper bound
     brackets = brackets.replace(b'""', b"")  # empty strings and the gaps between strings
     if b'"' in brackets:
         brackets = _QUOTED.sub(b"", brackets)  # strings with brackets in them
-    # Each pass removes the innermost pairs: a balanced sequence empties in `depth` passes.
-    nest = brackets.translate(_PARENS)
-    for _ in range(max_depth):
-        if b"()" not in nest:
-            break
-        nest = nest.replace(b"()", b"")
-    if nest and (b"()" in nest or max(_depths(brackets)) > max_depth):
+    # A pass removes the innermost pairs, lowering the deepest point by exactly one when the
+    # nesting is balanced (at most one if not): a few passes shrink typical bodies to nothing.
+    nest, passes = brackets.translate(_SIGNED), 0
+    while passes < min(max_depth, _PASSES) and _PAIR in nest:
+        nest, passes = nest.replace(_PAIR, b""), passes + 1
+    if not nest:
+        return
+    rest = max(accumulate(memoryview(nest).cast("b")))
+    if rest > max_depth or (rest + passes > max_depth and max(_depths(brackets)) > max_depth):
         _raise_too_deep(data, brackets, max_depth)
 
 
@@ -193,13 +196,12 @@ def _depths(brackets: bytes) -> Iterator[int]:
     return accumulate(memoryview(brackets.translate(_SIGNED)).cast("b"))
 
 
-def _check_escapes(data: bytes) -> None:
-    if nul := _NUL_ESCAPE.search(data):
-        raise _bad_at("nul_character", "NUL character (\\u0000) in a string", data, nul.end() - 6)
-    if lone := _LONE_SURROGATE.match(data):
-        escape = lone.group()[-5:].decode("ascii")
-        message = f"unpaired surrogate escape \\{escape} (a string must be valid Unicode)"
-        raise _bad_at("invalid_utf8", message, data, lone.end() - 6)
+def _check_escapes(scan: bytes) -> None:
+    if (nul := scan.find(b"\\u0000")) >= 0:
+        raise _bad_at("nul_character", "NUL character (\\u0000) in a string", scan, nul)
+    if lone := _LONE_SURROGATE.search(scan):
+        message = f"unpaired surrogate escape \\{lone[0][1:].decode()} (strings must be Unicode)"
+        raise _bad_at("invalid_utf8", message, scan, lone.start())
 
 
 def _raise_too_deep(data: bytes, brackets: bytes, max_depth: int) -> NoReturn:
@@ -216,14 +218,9 @@ def _raise_too_deep(data: bytes, brackets: bytes, max_depth: int) -> NoReturn:
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise BadJson(
-                    "duplicate_key",
-                    f"duplicate object key {_safe(key)} (keys must be unique in an object)",
-                )
-            seen.add(key)
+        key = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+        message = f"duplicate object key {_safe(key)} (keys must be unique in an object)"
+        raise BadJson("duplicate_key", message)
     return obj
 
 

@@ -35,7 +35,9 @@ from interlock.gateway.jsonpolicy import BadJson
 
 __all__ = [
     "MAX_DETAIL",
+    "MAX_ERRORS",
     "MEDIA_TYPE",
+    "TYPE_BASE",
     "Problem",
     "bad_json",
     "contract_failed",
@@ -119,16 +121,16 @@ class Problem:
 def problem_response(problem: Problem, headers: Mapping[str, str] | None = None) -> Response:
     """A Starlette response carrying ``problem``, as ``application/problem+json``.
 
-    A ``retry_after`` extension (whole seconds) is also sent as ``Retry-After``,
-    unless ``headers`` already has one.
+    A numeric ``retry_after`` extension is also sent as ``Retry-After`` (in whole
+    seconds, 1 s to a day), unless ``headers`` already has one.
 
     >>> problem_response(rate_limited(2.5)).headers["retry-after"]
     '3'
     """
     merged = dict(headers or {})
     retry_after = problem.extensions.get("retry_after")
-    if retry_after is not None and "retry-after" not in {k.lower() for k in merged}:
-        merged["Retry-After"] = str(retry_after)
+    if isinstance(retry_after, int | float) and "retry-after" not in {k.lower() for k in merged}:
+        merged["Retry-After"] = str(_seconds(retry_after))
     return Response(
         problem.to_json(), status_code=problem.status, headers=merged, media_type=MEDIA_TYPE
     )
