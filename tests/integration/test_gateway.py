@@ -55,6 +55,12 @@ def build_app(path: Path) -> tuple[Interlock, list[int]]:
         obj = body["data"]["object"]
         return InvoiceFailed(invoice_id=obj["id"], amount_due=obj["amount_due"])
 
+    multi = app.webhook("multi", verify="github", secret="github-secret")
+
+    @multi.maps()
+    def both(body: dict[str, Any]) -> list[InvoiceFailed]:
+        return [InvoiceFailed(invoice_id=i, amount_due=1) for i in body["invoices"]]
+
     @app.flow(IssueOpened, owner="dev@acme.test", key="issue_id")
     async def triage(event: IssueOpened, ctx: Context) -> None:
         handled.append(event.issue_id)
@@ -306,3 +312,17 @@ async def test_random_requests_never_get_a_server_error_nor_store_anything(
             assert response.status_code < 500 or response.status_code == 503, response.text
         assert (await client.get("/healthz")).status_code == 200
     assert stored(app) == []
+
+
+async def test_one_payload_can_carry_several_events_stored_together(
+    served: tuple[Interlock, str, list[int]],
+) -> None:
+    app, url, _ = served
+    body = orjson.dumps({"invoices": ["in_1", "in_2"]})
+    async with httpx.AsyncClient(base_url=url) as client:
+        first = await client.post("/hooks/multi", content=body, headers=github_request(body))
+        again = await client.post("/hooks/multi", content=body, headers=github_request(body))
+    assert first.status_code == 202, first.text
+    assert len(first.json()["event_ids"]) == 2
+    assert again.json()["event_ids"] == first.json()["event_ids"]
+    assert [r[2] for r in stored(app)] == ["d-1", "d-1#1"]

@@ -122,10 +122,14 @@ class Ingress:
             return JSONResponse({"status": "ignored", "topic": topic}, status_code=200)
         key = verified.delivery_id or _body_id(payload)
         try:
-            ids = []
-            for i, event in enumerate(events):
-                ikey = None if key is None else (key if i == 0 else f"{key}#{i}")
-                ids.append(await self.app.emit(event, source=name, idempotency_key=ikey))
+            if len(events) == 1:
+                ids = [await self.app.emit(events[0], source=name, idempotency_key=key)]
+            else:  # several events from one payload: stored together or not at all
+                keyed = [
+                    (event, None if key is None else f"{key}#{i}" if i else key)
+                    for i, event in enumerate(events)
+                ]
+                ids = await self.app.emit_many(keyed, source=name)
         except LimitExceeded as exc:
             return self._reject(name, "too_large", Problem(413, "Payload too large", str(exc)))
         except StoreError as exc:
