@@ -326,3 +326,22 @@ async def test_one_payload_can_carry_several_events_stored_together(
     assert len(first.json()["event_ids"]) == 2
     assert again.json()["event_ids"] == first.json()["event_ids"]
     assert [r[2] for r in stored(app)] == ["d-1", "d-1#1"]
+
+
+async def test_metrics_count_webhooks_and_read_the_store(
+    served: tuple[Interlock, str, list[int]],
+) -> None:
+    _, url, _ = served
+    async with httpx.AsyncClient(base_url=url) as client:
+        await client.post("/hooks/github", content=ISSUE, headers=github_request(ISSUE))
+        await client.post("/hooks/github", content=ISSUE, headers=github_request(ISSUE, "bad"))
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'interlock_webhooks_accepted_total{source="github"} 1.0' in text
+    assert 'interlock_webhooks_rejected_total{reason="bad_signature",source="github"} 1.0' in text
+    assert 'interlock_deliveries{flow="triage",status="pending"} 1.0' in text
+    assert "interlock_store_up 1.0" in text
+    assert 'interlock_dead_letters{flow="triage"} 0.0' in text
+    assert GITHUB_SECRET not in text

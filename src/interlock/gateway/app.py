@@ -13,12 +13,14 @@ from starlette.routing import Route
 from interlock.app import Interlock
 from interlock.errors import StoreError
 from interlock.gateway.ingress import Ingress
+from interlock.gateway.metrics import metrics_endpoint
 from interlock.gateway.problems import Problem, problem_response
 from interlock.stores.sql import migrations
 
 
 def build_gateway(app: Interlock) -> Starlette:
-    """The ASGI app for ``app``: ``POST /hooks/{source}[/{topic}]``, ``/healthz``, ``/readyz``."""
+    """The ASGI app for ``app``: ``POST /hooks/{source}[/{topic}]``, ``/healthz``, ``/readyz``,
+    ``/metrics``."""
     ingress = Ingress(app)
 
     async def healthz(request: Request) -> Response:
@@ -42,6 +44,7 @@ def build_gateway(app: Interlock) -> Starlette:
             Route("/hooks/{source}/{topic:path}", ingress.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint(app, ingress), methods=["GET"]),
         ]
     )
     gateway.state.ingress = ingress

@@ -1,0 +1,104 @@
+"""``GET /metrics``: Prometheus text format, computed at scrape time.
+
+Webhook counters come from the ingress; delivery figures are read from the
+store when Prometheus scrapes, so every process serving the same store
+reports the same state (sum the webhook counters across gateway replicas,
+not the store gauges).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.requests import Request
+from starlette.responses import Response
+
+from interlock.app import Interlock
+from interlock.errors import StoreError
+from interlock.gateway.ingress import Ingress
+
+
+class _Collector:
+    def __init__(self, app: Interlock, ingress: Ingress) -> None:
+        self.app = app
+        self.ingress = ingress
+
+    def collect(self) -> Iterator[Metric]:
+        received = CounterMetricFamily(
+            "interlock_webhooks_accepted",
+            "Webhook requests acknowledged (stored or ignored), by source.",
+            labels=["source"],
+        )
+        for source, n in sorted(self.ingress.accepted.items()):
+            received.add_metric([source], n)
+        yield received
+        rejected = CounterMetricFamily(
+            "interlock_webhooks_rejected",
+            "Webhook requests rejected, by source and reason.",
+            labels=["source", "reason"],
+        )
+        for (source, reason), n in sorted(self.ingress.rejected.items()):
+            rejected.add_metric([source, reason], n)
+        yield rejected
+        up = GaugeMetricFamily("interlock_store_up", "1 when the store answered this scrape.")
+        try:
+            counts = self.app.store.flow_counts()
+            stats = self.app.store.stats(time.time())
+        except StoreError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        deliveries = GaugeMetricFamily(
+            "interlock_deliveries",
+            "Deliveries by flow and status (queued, pending, running, waiting, succeeded, "
+            "dead, skipped).",
+            labels=["flow", "status"],
+        )
+        for flow in sorted(set(self.app.flows) | set(counts)):
+            for status, n in sorted(counts.get(flow, {}).items()):
+                deliveries.add_metric([flow, status], n)
+        yield deliveries
+        dead = GaugeMetricFamily(
+            "interlock_dead_letters",
+            "Dead letters waiting for an operator, by flow.",
+            labels=["flow"],
+        )
+        backlog = GaugeMetricFamily(
+            "interlock_lane_backlog",
+            "Deliveries queued behind their lane's head, by flow.",
+            labels=["flow"],
+        )
+        for flow in sorted(set(self.app.flows) | set(counts)):
+            dead.add_metric([flow], counts.get(flow, {}).get("dead", 0))
+            backlog.add_metric([flow], counts.get(flow, {}).get("queued", 0))
+        yield dead
+        yield backlog
+        lag = GaugeMetricFamily(
+            "interlock_oldest_due_seconds",
+            "How long the oldest due delivery has been waiting to be claimed.",
+        )
+        lag.add_metric([], stats.oldest_due_lag or 0.0)
+        yield lag
+        events = GaugeMetricFamily("interlock_events_stored", "Events in the store.")
+        events.add_metric([], stats.events)
+        yield events
+
+
+def metrics_endpoint(
+    app: Interlock, ingress: Ingress
+) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    """A Starlette endpoint serving ``app``'s metrics from its own registry."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(app, ingress))
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return metrics
