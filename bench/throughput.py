@@ -98,11 +98,6 @@ class WorkerProcess:
         self.rss.start(self.proc.pid)
 
     def stop(self) -> float:
-        if os.environ.get("BENCH_DEBUG"):
-            import psutil
-
-            times = psutil.Process(self.proc.pid).cpu_times()
-            print(f"worker cpu {times.user + times.system:.2f}s", file=sys.stderr)
         self.rss.stop()
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)

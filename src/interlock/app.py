@@ -263,10 +263,7 @@ class Interlock:
             "occurred_at": occurred_at,
         }
         self._in_flow_defaults(kwargs)
-        if kwargs["causation_id"] is None:
-            kwargs.pop("causation_id")
-        item = self.prepare(event, **kwargs)
-        return await self._store_and_dispatch(item)
+        return await self._store_and_dispatch(self.prepare(event, **kwargs))
 
     async def _store_and_dispatch(self, item: NewEvent) -> str:
         """Store one event; with a worker of this process on this loop and free slots, the
@@ -336,8 +333,8 @@ class Interlock:
             kwargs.update(ctx.emit_options(event))
         self._in_flow_defaults(kwargs)
         item = self.prepare(event, **kwargs)
+        # No running loop here (refused above): workers notice through the store.
         (result,) = self.store.emit_sync([item])
-        self._notify_threadsafe()
         return result.event_id
 
     async def emit_many(
@@ -382,12 +379,3 @@ class Interlock:
     def _notify(self) -> None:
         for event in self._wakes:
             event.set()
-
-    def _notify_threadsafe(self) -> None:
-        # Workers in other threads/loops poll the store's data version; nothing to do here
-        # unless we share their loop.
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._notify()

@@ -195,11 +195,6 @@ class Worker:
             if new_token != token:
                 return
 
-    async def wait_idle(self) -> None:
-        """Wait until nothing is in flight."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
     async def _drain(self) -> None:
         self._stopping = True
         if not self._tasks:

@@ -66,7 +66,6 @@ class Ingress:
         body = await self._read(request, source)
         if isinstance(body, Response):
             return body
-        headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             secrets = source.secret_values()
         except ConfigurationError as exc:
@@ -93,7 +92,7 @@ class Ingress:
             payload = parse_json(body, max_depth=self.max_depth)
         except BadJson as exc:
             return self._reject(name, exc.reason, problems.bad_json(exc))
-        topic = source.topic_of(path_topic, headers, payload)
+        topic = source.topic_of(path_topic, request.headers, payload)
         mapper = source.mapper_for(topic)
         if mapper is None or not isinstance(payload, dict):
             self.accepted[name] = self.accepted.get(name, 0) + 1

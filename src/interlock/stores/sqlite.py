@@ -188,13 +188,7 @@ class SqliteStore:
     async def record_step(
         self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
     ) -> None:
-        await self.record_step_nowait(delivery_id, fence, name, result_json, now)
-
-    def record_step_nowait(
-        self, delivery_id: int, fence: int, name: str, result_json: bytes, now: float
-    ) -> asyncio.Future[None]:
-        """Queue a checkpoint for the next group commit; writes stay in submission order."""
-        return self.record_steps_nowait(delivery_id, fence, [(name, result_json, now)])
+        await self.record_steps_nowait(delivery_id, fence, [(name, result_json, now)])
 
     def record_steps_nowait(
         self, delivery_id: int, fence: int, steps: list[tuple[str, bytes, float]]

@@ -399,15 +399,37 @@ def _heartbeat(
     return lost
 
 
+def _dead(conn: sqlite3.Connection, delivery_id: int) -> tuple[str, str, bool] | None:
+    """(flow, lane, blocking) of a dead delivery; None when it is not dead (or unknown)."""
+    row = conn.execute(Q["delivery-for-replay"], (delivery_id,)).fetchone()
+    if row is None or row[3] != "dead":
+        return None
+    return row[1], row[2], bool(row[4])
+
+
+def _audited(
+    conn: sqlite3.Connection,
+    now: float,
+    actor: str,
+    action: str,
+    delivery_id: int,
+    reason: str,
+    flow: str,
+) -> None:
+    detail = orjson.dumps({"flow": flow}).decode()
+    target = f"delivery:{delivery_id}"
+    conn.execute(Q["insert-audit"], (now, actor, action, target, reason, detail))
+
+
 def _replay(
     conn: sqlite3.Connection, ids: list[int], actor: str, reason: str, now: float
 ) -> list[int]:
     done = []
     for delivery_id in ids:
-        row = conn.execute(Q["delivery-for-replay"], (delivery_id,)).fetchone()
-        if row is None or row[3] != "dead":
+        dead = _dead(conn, delivery_id)
+        if dead is None:
             continue
-        _, flow, lane, _, blocking = row
+        flow, lane, blocking = dead
         due: float | None
         if blocking:
             status, due = "pending", now  # it still heads its lane
@@ -415,17 +437,7 @@ def _replay(
             opened = conn.execute(Q["lane-open"], (flow, lane)).rowcount
             status, due = ("pending", now) if opened else ("queued", None)
         conn.execute(Q["replay-delivery"], (status, due, delivery_id))
-        conn.execute(
-            Q["insert-audit"],
-            (
-                now,
-                actor,
-                "dlq.replay",
-                f"delivery:{delivery_id}",
-                reason,
-                orjson.dumps({"flow": flow}).decode(),
-            ),
-        )
+        _audited(conn, now, actor, "dlq.replay", delivery_id, reason, flow)
         done.append(delivery_id)
     return done
 
@@ -435,24 +447,14 @@ def _discard(
 ) -> list[int]:
     done = []
     for delivery_id in ids:
-        row = conn.execute(Q["delivery-for-replay"], (delivery_id,)).fetchone()
-        if row is None or row[3] != "dead":
+        dead = _dead(conn, delivery_id)
+        if dead is None:
             continue
-        _, flow, lane, _, blocking = row
+        flow, lane, blocking = dead
         conn.execute(Q["discard-delivery"], (f"discarded by {actor}: {reason}", now, delivery_id))
         if blocking:
             _advance_lane(conn, flow, lane, actor, False, now, 0.0)
-        conn.execute(
-            Q["insert-audit"],
-            (
-                now,
-                actor,
-                "dlq.discard",
-                f"delivery:{delivery_id}",
-                reason,
-                orjson.dumps({"flow": flow}).decode(),
-            ),
-        )
+        _audited(conn, now, actor, "dlq.discard", delivery_id, reason, flow)
         done.append(delivery_id)
     return done
 
