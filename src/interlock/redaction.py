@@ -13,8 +13,10 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from interlock.app import Interlock
     from interlock.contracts import Contract
     from interlock.events import Event
+    from interlock.stores.base import Trace
 
 MASK = "[redacted]"
 _MIN_SCRUB = 3  # values shorter than this are too common to scrub from text safely
@@ -130,3 +132,34 @@ def mask_event(event: Event, contract: type[Contract] | None) -> tuple[Event, Re
     subject = redactor.text(event.subject) if event.subject else event.subject
     masked = dataclasses.replace(event, data=redact_payload(event.data, paths), subject=subject)
     return masked, redactor
+
+
+def masked_trace(trace: Trace, app: Interlock | None) -> Trace:
+    """The trace with PII masked: event payloads and subjects by their contracts, and the
+    events' PII values scrubbed from step results."""
+    if app is None:
+        return trace
+    events = []
+    redactors: dict[str, Redactor] = {}
+    for event in trace.events:
+        masked, redactor = mask_event(event, app.contracts.get(event.type))
+        events.append(masked)
+        redactors[event.id] = redactor
+    by_delivery = {d.id: redactors.get(d.event_id, Redactor()) for d in trace.deliveries}
+    deliveries = [
+        dataclasses.replace(d, subject=redactors.get(d.event_id, Redactor()).value(d.subject))
+        for d in trace.deliveries
+    ]
+    steps = [
+        dataclasses.replace(s, result=by_delivery.get(s.delivery_id, Redactor()).value(s.result))
+        for s in trace.steps
+    ]
+    return dataclasses.replace(trace, events=events, deliveries=deliveries, steps=steps)
+
+
+def mask_subject(subject: str | None, contract: type[Contract] | None) -> str | None:
+    """``subject`` masked whole when its contract derives it from a PII field (for views
+    that show a delivery without its event's payload)."""
+    if subject is None or contract is None or contract.__subject__ is None:
+        return subject
+    return MASK if (contract.__subject__,) in contract.pii_paths() else subject

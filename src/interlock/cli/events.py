@@ -12,7 +12,6 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from interlock.app import Interlock
 from interlock.cli.common import (
     APP_HELP,
     DB_HELP,
@@ -26,7 +25,7 @@ from interlock.cli.common import (
 )
 from interlock.durations import humanize
 from interlock.errors import ConfigurationError, NotFound
-from interlock.redaction import Redactor, mask_event
+from interlock.redaction import mask_event, masked_trace
 from interlock.stores.base import Trace
 
 events = typer.Typer(help="Send, list, show and trace events.", no_args_is_help=True)
@@ -137,29 +136,6 @@ def trace(
         dump_json(dataclasses.asdict(result))
         return
     console.print(render_trace(result))
-
-
-def masked_trace(trace: Trace, app: Interlock | None) -> Trace:
-    """The trace with PII masked: event payloads and subjects by their contracts, and the
-    events' PII values scrubbed from step results."""
-    if app is None:
-        return trace
-    events = []
-    redactors: dict[str, Redactor] = {}
-    for event in trace.events:
-        masked, redactor = mask_event(event, app.contracts.get(event.type))
-        events.append(masked)
-        redactors[event.id] = redactor
-    by_delivery = {d.id: redactors.get(d.event_id, Redactor()) for d in trace.deliveries}
-    deliveries = [
-        dataclasses.replace(d, subject=redactors.get(d.event_id, Redactor()).value(d.subject))
-        for d in trace.deliveries
-    ]
-    steps = [
-        dataclasses.replace(s, result=by_delivery.get(s.delivery_id, Redactor()).value(s.result))
-        for s in trace.steps
-    ]
-    return dataclasses.replace(trace, events=events, deliveries=deliveries, steps=steps)
 
 
 def render_trace(trace: Trace) -> Tree:

@@ -1,32 +1,143 @@
-"""The gateway ASGI app: webhook ingress and health, over one :class:`~interlock.Interlock`.
+"""The gateway ASGI app over one :class:`~interlock.Interlock`.
 
-gateway = build_gateway(app)      # a Starlette app; serve it with uvicorn
+gateway = build_gateway(app)      # an ASGI app; serve it with uvicorn
+
+Routes: ``POST /hooks/{source}[/{topic}]`` (verified webhooks), ``POST /events``
+(CloudEvents), ``/api/v1/...`` (REST, bearer tokens), ``/healthz``, ``/readyz``,
+``/metrics`` and ``/openapi.json``. Every error answer is RFC 9457
+``application/problem+json``.
 """
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from typing import Any
 
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from interlock import __version__
 from interlock.app import Interlock
 from interlock.errors import StoreError
+from interlock.gateway import problems
+from interlock.gateway.api import build_api
+from interlock.gateway.auth import Auth, ProblemError
 from interlock.gateway.ingress import Ingress
 from interlock.gateway.metrics import metrics_endpoint
 from interlock.gateway.problems import Problem, problem_response
 from interlock.stores.sql import migrations
 
+log = structlog.get_logger("interlock.gateway")
 
-def build_gateway(app: Interlock) -> Starlette:
-    """The ASGI app for ``app``: ``POST /hooks/{source}[/{topic}]``, ``/healthz``, ``/readyz``,
-    ``/metrics``."""
+_PROBLEM = {"content": {"application/problem+json": {"schema": {"type": "object"}}}}
+
+HOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Verified, but no mapping wants this payload: nothing stored"},
+    202: {"description": "Verified and durably stored (or a retry of a stored delivery)"},
+    400: {"description": "Malformed JSON, invalid UTF-8 or nesting too deep", **_PROBLEM},
+    401: {"description": "Missing or wrong signature, or a stale timestamp", **_PROBLEM},
+    404: {"description": "Unknown source", **_PROBLEM},
+    413: {"description": "Body over the source's limit", **_PROBLEM},
+    415: {"description": "Not a JSON content type", **_PROBLEM},
+    422: {"description": "The payload fails its contract", **_PROBLEM},
+    503: {"description": "The store is unavailable or the source misconfigured", **_PROBLEM},
+}
+
+HOOK_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The vendor's payload, exactly as signed.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def build_gateway(app: Interlock) -> FastAPI:
+    """The ASGI app for ``app``."""
     ingress = Ingress(app)
+    auth = Auth(app)
+    gateway = FastAPI(
+        title="interlock",
+        version=__version__,
+        description=(
+            "Verified webhook ingress, a CloudEvents event API and the REST API of an "
+            "interlock app. Errors are RFC 9457 problem documents."
+        ),
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    @gateway.exception_handler(ProblemError)
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        return problem_response(exc.problem, exc.headers)
 
-    async def readyz(request: Request) -> Response:
+    @gateway.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ())) or "(request)",
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type", "invalid"),
+            }
+            for err in exc.errors()
+        ]
+        return problem_response(problems.invalid_request(errors))
+
+    @gateway.exception_handler(HTTPException)
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        titles = {404: "Not found", 405: "Method not allowed"}
+        problem = Problem(
+            exc.status_code if 400 <= exc.status_code <= 599 else 400,
+            titles.get(exc.status_code, "HTTP error"),
+            "no such endpoint" if exc.status_code == 404 else str(exc.detail),
+        )
+        return problem_response(problem, dict(exc.headers or {}))
+
+    @gateway.exception_handler(StoreError)
+    async def on_store(request: Request, exc: Exception) -> Response:
+        log.error("gateway.store_failed", path=request.url.path, error=str(exc))
+        return problem_response(problems.overloaded(1, "the store is unavailable"))
+
+    @gateway.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        log.exception("gateway.crashed", path=request.url.path)
+        return problem_response(
+            Problem(500, "Internal error", "the gateway failed; the error is in its log")
+        )
+
+    async def hook(request: Request) -> Response:
+        return await ingress.handle(request)
+
+    for path in ("/hooks/{source}", "/hooks/{source}/{topic:path}"):
+        gateway.add_api_route(
+            path,
+            hook,
+            methods=["POST"],
+            tags=["webhooks"],
+            summary="Receive a signed webhook"
+            + (" (topic in the path)" if "topic" in path else ""),
+            responses=HOOK_RESPONSES,
+            openapi_extra=HOOK_BODY,
+            response_class=JSONResponse,
+        )
+
+    @gateway.get("/healthz", tags=["health"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @gateway.get(
+        "/readyz",
+        tags=["health"],
+        summary="The store is reachable and its schema current",
+        responses={503: {"description": "Not ready", **_PROBLEM}},
+    )
+    async def readyz() -> Response:
         try:
             version = app.store.schema_version()
         except StoreError:
@@ -38,14 +149,10 @@ def build_gateway(app: Interlock) -> Starlette:
             )
         return JSONResponse({"status": "ready", "schema": version})
 
-    gateway = Starlette(
-        routes=[
-            Route("/hooks/{source}", ingress.handle, methods=["POST"]),
-            Route("/hooks/{source}/{topic:path}", ingress.handle, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
-            Route("/metrics", metrics_endpoint(app, ingress), methods=["GET"]),
-        ]
+    gateway.add_route(
+        "/metrics", metrics_endpoint(app, ingress, auth), methods=["GET"], include_in_schema=False
     )
+    gateway.include_router(build_api(app, auth, ingress))
     gateway.state.ingress = ingress
+    gateway.state.auth = auth
     return gateway

@@ -20,13 +20,15 @@ from starlette.responses import Response
 
 from interlock.app import Interlock
 from interlock.errors import StoreError
+from interlock.gateway.auth import Auth
 from interlock.gateway.ingress import Ingress
 
 
 class _Collector:
-    def __init__(self, app: Interlock, ingress: Ingress) -> None:
+    def __init__(self, app: Interlock, ingress: Ingress, auth: Auth) -> None:
         self.app = app
         self.ingress = ingress
+        self.auth = auth
 
     def collect(self) -> Iterator[Metric]:
         received = CounterMetricFamily(
@@ -45,6 +47,15 @@ class _Collector:
         for (source, reason), n in sorted(self.ingress.rejected.items()):
             rejected.add_metric([source, reason], n)
         yield rejected
+        refused = CounterMetricFamily(
+            "interlock_api_refused",
+            "API and event requests refused for their token (missing_token, invalid_token, "
+            "forbidden).",
+            labels=["reason"],
+        )
+        for reason, n in sorted(self.auth.refused.items()):
+            refused.add_metric([reason], n)
+        yield refused
         up = GaugeMetricFamily("interlock_store_up", "1 when the store answered this scrape.")
         try:
             counts = self.app.store.flow_counts()
@@ -92,11 +103,11 @@ class _Collector:
 
 
 def metrics_endpoint(
-    app: Interlock, ingress: Ingress
+    app: Interlock, ingress: Ingress, auth: Auth
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     """A Starlette endpoint serving ``app``'s metrics from its own registry."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(app, ingress))
+    registry.register(_Collector(app, ingress, auth))
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -167,6 +167,39 @@ def unauthorized(reason: str, detail: str | None = None) -> Problem:
     return Problem(401, "Signature rejected", text, type=slug, extensions={"reason": reason})
 
 
+def token_rejected(reason: str, detail: str) -> Problem:
+    """401: the API token is missing, unknown or revoked; ``reason`` says which."""
+    slug = problem_type("token-rejected")
+    return Problem(401, "Unauthorized", detail, type=slug, extensions={"reason": reason})
+
+
+def conflict(detail: str) -> Problem:
+    """409: the resource is not in a state that allows this."""
+    return Problem(409, "Conflict", detail, type=problem_type("conflict"))
+
+
+def not_found(detail: str) -> Problem:
+    """404: the addressed resource does not exist."""
+    return Problem(404, "Not found", detail, type=problem_type("not-found"))
+
+
+def invalid_request(errors: Iterable[Mapping[str, object]], detail: str | None = None) -> Problem:
+    """400: query, path or body parameters are invalid; ``errors`` are field-level entries."""
+    entries = [
+        {
+            key: _clip(str(error.get(key, "")), _MAX_ERROR_TEXT)
+            for key in ("field", "message", "type")
+        }
+        for error in errors
+    ]
+    fields = ", ".join(e["field"] for e in entries[:5])
+    text = detail or "the request is invalid" + (f" ({fields})" * bool(fields))
+    slug = problem_type("invalid-request")
+    return Problem(
+        400, "Invalid request", text, type=slug, extensions={"errors": entries[:MAX_ERRORS]}
+    )
+
+
 def forbidden(detail: str = "this request is not allowed") -> Problem:
     """403: authenticated, but not allowed."""
     return Problem(403, "Forbidden", detail, type=problem_type("forbidden"))

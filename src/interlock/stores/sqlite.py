@@ -42,6 +42,7 @@ from interlock.stores.sqlite_tx import (
     _attempt,
     _audit,
     _claim,
+    _create_token,
     _delivery,
     _discard,
     _emit,
@@ -49,10 +50,21 @@ from interlock.stores.sqlite_tx import (
     _heartbeat,
     _record_steps,
     _replay,
+    _revoke_token,
     _settle,
     _upgrade,
 )
 from interlock.stores.writer import GroupCommitWriter, LoopWriter, map_sqlite_error
+from interlock.tokens import (
+    NewToken,
+    Role,
+    TokenRow,
+    check_name,
+    digest,
+    mint,
+    role_of,
+    well_formed,
+)
 
 DURABILITY = {"durable": "FULL", "fast": "NORMAL"}
 
@@ -241,17 +253,31 @@ class SqliteStore:
         return _event(rows[0])
 
     def list_events(
-        self, *, type: str | None = None, limit: int = 50, before_seq: int | None = None
+        self,
+        *,
+        type: str | None = None,
+        subject: str | None = None,
+        correlation_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before_seq: int | None = None,
+        limit: int = 50,
     ) -> list[Event]:
+        """Newest first. ``since``/``until`` bound ``received_at``; ``before_seq`` pages."""
         sql = Q["event-by-id"].split(" WHERE ")[0]
         where: list[str] = []
         args: list[Any] = []
-        if type is not None:
-            where.append("type = ?")
-            args.append(type)
-        if before_seq is not None:
-            where.append("seq < ?")
-            args.append(before_seq)
+        for column, value in (
+            ("type = ?", type),
+            ("subject = ?", subject),
+            ("correlation_id = ?", correlation_id),
+            ("received_at >= ?", since),
+            ("received_at < ?", until),
+            ("seq < ?", before_seq),
+        ):
+            if value is not None:
+                where.append(column)
+                args.append(value)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC LIMIT ?"
@@ -334,17 +360,102 @@ class SqliteStore:
         sql = Q["delivery-columns"] + " WHERE " + " AND ".join(where) + " ORDER BY d.id LIMIT ?"
         return [_delivery(r) for r in self._read(sql, [*args, selection.limit])]
 
-    def list_deliveries(self, *, status: str | None = None, limit: int = 100) -> list[DeliveryRow]:
+    def list_deliveries(
+        self,
+        *,
+        status: str | None = None,
+        flow: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[DeliveryRow]:
+        """Newest first; ``before_id`` pages."""
         sql = Q["delivery-columns"]
+        where: list[str] = []
         args: list[Any] = []
-        if status:
-            sql += " WHERE d.status = ?"
-            args.append(status)
+        for column, value in (
+            ("d.status = ?", status),
+            ("d.flow = ?", flow),
+            ("d.id < ?", before_id),
+        ):
+            if value is not None:
+                where.append(column)
+                args.append(value)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY d.id DESC LIMIT ?"
         return [_delivery(r) for r in self._read(sql, [*args, limit])]
 
-    def list_audit(self, limit: int = 100) -> list[AuditRow]:
-        return [_audit(r) for r in self._read(Q["list-audit"], (limit,))]
+    def list_audit(
+        self,
+        limit: int = 100,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        before_id: int | None = None,
+    ) -> list[AuditRow]:
+        """Newest first; ``before_id`` pages."""
+        sql = Q["list-audit"].split(" ORDER BY ")[0]
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (
+            ("action = ?", action),
+            ("actor = ?", actor),
+            ("target = ?", target),
+            ("id < ?", before_id),
+        ):
+            if value is not None:
+                where.append(column)
+                args.append(value)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        return [_audit(r) for r in self._read(sql, [*args, limit])]
+
+    # -- tokens ---------------------------------------------------------------------
+    async def create_token(self, name: str, role: Role, *, actor: str, now: float) -> NewToken:
+        token_id, secret, hashed = mint()
+        await self._async_writer.submit(
+            _create_token, token_id, check_name(name), role, hashed, actor, now
+        )
+        return NewToken(TokenRow(token_id, name, role, now, actor), secret)
+
+    def create_token_sync(self, name: str, role: Role, *, actor: str, now: float) -> NewToken:
+        token_id, secret, hashed = mint()
+        self._writer.call(_create_token, token_id, check_name(name), role, hashed, actor, now)
+        return NewToken(TokenRow(token_id, name, role, now, actor), secret)
+
+    async def revoke_token(
+        self, which: str, *, actor: str, reason: str, now: float
+    ) -> TokenRow | None:
+        """Revoke the live token with id or name ``which``; None when there is none."""
+        found = await self._async_writer.submit(_revoke_token, which, actor, reason, now)
+        return None if found is None else self._token(found[0])
+
+    def revoke_token_sync(
+        self, which: str, *, actor: str, reason: str, now: float
+    ) -> TokenRow | None:
+        found = self._writer.call(_revoke_token, which, actor, reason, now)
+        return None if found is None else self._token(found[0])
+
+    def token_for(self, token: str) -> TokenRow | None:
+        """The live token that ``token`` is, if any (looked up by its hash, never stored)."""
+        if not well_formed(token):
+            return None
+        rows = self._read(Q["token-by-hash"], (digest(token),))
+        return _token(rows[0]) if rows else None
+
+    def list_tokens(self, *, include_revoked: bool = False) -> list[TokenRow]:
+        sql = Q["token-columns"]
+        if not include_revoked:
+            sql += " WHERE revoked_at IS NULL"
+        return [_token(r) for r in self._read(sql + " ORDER BY created_at, id")]
+
+    def _token(self, token_id: str) -> TokenRow:
+        rows = self._read(Q["token-columns"] + " WHERE id = ?", (token_id,))
+        if not rows:
+            raise NotFound(f"no token with id {token_id!r}")
+        return _token(rows[0])
 
     def stats(self, now: float) -> Stats:
         events = int(self._read(Q["count-events"])[0][0])
@@ -359,9 +470,20 @@ class SqliteStore:
             oldest_due_lag=None if oldest is None else max(0.0, now - float(oldest)),
         )
 
+    def blocked_flows(self) -> set[str]:
+        """Flows with a dead delivery that still holds its lane."""
+        rows = self._read(
+            "SELECT DISTINCT flow FROM deliveries WHERE status = 'dead' AND blocking = 1"
+        )
+        return {str(r[0]) for r in rows}
+
     def flow_counts(self) -> dict[str, dict[str, int]]:
         rows = self._read("SELECT flow, status, count(*) FROM deliveries GROUP BY flow, status")
         out: dict[str, dict[str, int]] = {}
         for flow, status, n in rows:
             out.setdefault(str(flow), {})[str(status)] = int(n)
         return out
+
+
+def _token(row: Any) -> TokenRow:
+    return TokenRow(row[0], row[1], role_of(row[2]), row[3], row[4], row[5], row[6])

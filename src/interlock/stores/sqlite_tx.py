@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import LeaseLost, StoreCorrupt
+from interlock.errors import ConfigurationError, LeaseLost, StoreCorrupt
 from interlock.events import Event
 from interlock.stores.base import (
     AttemptRow,
@@ -457,6 +457,47 @@ def _discard(
         _audited(conn, now, actor, "dlq.discard", delivery_id, reason, flow)
         done.append(delivery_id)
     return done
+
+
+def _create_token(
+    conn: sqlite3.Connection, token_id: str, name: str, role: str, hash: str, actor: str, now: float
+) -> ConfigurationError | None:
+    if conn.execute(Q["live-token-named"], (name,)).fetchone() is not None:
+        return ConfigurationError(
+            f"a live token named {name!r} exists already; revoke it first or pick another name"
+        )
+    conn.execute(Q["insert-token"], (token_id, name, role, hash, now, actor))
+    detail = orjson.dumps({"name": name, "role": role}).decode()
+    conn.execute(Q["insert-audit"], (now, actor, "token.create", f"token:{token_id}", "", detail))
+    return None
+
+
+def _revoke_token(
+    conn: sqlite3.Connection, which: str, actor: str, reason: str, now: float
+) -> tuple[str, str, str] | None:
+    row = conn.execute(Q["revoke-token"], (now, actor, which, which)).fetchone()
+    if row is None:
+        return None
+    token_id, name, role = row
+    detail = orjson.dumps({"name": name, "role": role}).decode()
+    conn.execute(
+        Q["insert-audit"], (now, actor, "token.revoke", f"token:{token_id}", reason, detail)
+    )
+    return str(token_id), str(name), str(role)
+
+
+def _record_audit(
+    conn: sqlite3.Connection,
+    now: float,
+    actor: str,
+    action: str,
+    target: str,
+    reason: str,
+    detail: dict[str, Any],
+) -> None:
+    conn.execute(
+        Q["insert-audit"], (now, actor, action, target, reason, orjson.dumps(detail).decode())
+    )
 
 
 # -- row mapping ------------------------------------------------------------------------------

@@ -213,3 +213,21 @@ SET runs = runs + 1, attempts = attempts + 1, error_class = 'retryable',
     reason = 'lease expired: worker ' || coalesce(worker, '?') || ' stopped heartbeating (crashed, killed or paused)'
 WHERE id = ?
 RETURNING worker, reason;
+
+-- name: insert-token
+INSERT INTO tokens (id, name, role, hash, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: live-token-named
+SELECT id FROM tokens WHERE name = ? AND revoked_at IS NULL;
+
+-- name: revoke-token
+UPDATE tokens SET revoked_at = ?, revoked_by = ?
+WHERE (id = ? OR name = ?) AND revoked_at IS NULL
+RETURNING id, name, role;
+
+-- name: token-columns
+SELECT id, name, role, created_at, created_by, revoked_at, revoked_by FROM tokens
+
+-- name: token-by-hash
+SELECT id, name, role, created_at, created_by, revoked_at, revoked_by
+FROM tokens WHERE hash = ? AND revoked_at IS NULL;
