@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from interlock.app import Interlock
     from interlock.contracts import Contract
     from interlock.events import Event
-    from interlock.stores.base import Trace
+    from interlock.stores.base import DeliveryRow, Trace
 
 MASK = "[redacted]"
 _MIN_SCRUB = 3  # values shorter than this are too common to scrub from text safely
@@ -147,8 +147,7 @@ def masked_trace(trace: Trace, app: Interlock | None) -> Trace:
         redactors[event.id] = redactor
     by_delivery = {d.id: redactors.get(d.event_id, Redactor()) for d in trace.deliveries}
     deliveries = [
-        dataclasses.replace(d, subject=redactors.get(d.event_id, Redactor()).value(d.subject))
-        for d in trace.deliveries
+        scrub_delivery(d, redactors.get(d.event_id, Redactor())) for d in trace.deliveries
     ]
     steps = [
         dataclasses.replace(s, result=by_delivery.get(s.delivery_id, Redactor()).value(s.result))
@@ -157,9 +156,14 @@ def masked_trace(trace: Trace, app: Interlock | None) -> Trace:
     return dataclasses.replace(trace, events=events, deliveries=deliveries, steps=steps)
 
 
-def mask_subject(subject: str | None, contract: type[Contract] | None) -> str | None:
-    """``subject`` masked whole when its contract derives it from a PII field (for views
-    that show a delivery without its event's payload)."""
-    if subject is None or contract is None or contract.__subject__ is None:
-        return subject
-    return MASK if (contract.__subject__,) in contract.pii_paths() else subject
+def scrub_delivery(row: DeliveryRow, redactor: Redactor) -> DeliveryRow:
+    """``row`` with ``redactor``'s values scrubbed from its subject, lane, reason and context."""
+    if not redactor:
+        return row
+    return dataclasses.replace(
+        row,
+        subject=redactor.value(row.subject),
+        lane=redactor.text(row.lane),
+        reason=redactor.value(row.reason),
+        context=redactor.value(row.context),
+    )

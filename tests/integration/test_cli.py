@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from interlock.cli import cli
+from interlock.cli.common import load_app
 
 _counter = itertools.count()
 
@@ -232,3 +233,50 @@ def test_clear_errors_never_tracebacks(
         holder.execute("ROLLBACK")
         holder.close()
     assert code == 1 and "locked" in out and "Traceback" not in out
+
+
+def test_tokens_create_list_revoke_and_the_audit_trail(app_path: str) -> None:
+    code, out = invoke(
+        "tokens", "create", "--app", app_path, "--name", "deploy", "--role", "operator"
+    )
+    assert code == 0, out
+    secret = next(line for line in out.splitlines() if line.startswith("ilk_"))
+    store = load_app(app_path).store
+    token = store.token_for(secret)
+    assert token is not None and (token.name, token.role) == ("deploy", "operator")
+    stored = sqlite3.connect(store.path).execute("SELECT hash FROM tokens").fetchall()
+    assert secret not in str(stored)  # only the hash is kept
+
+    code, out = invoke("tokens", "create", "--app", app_path, "--name", "deploy")
+    assert code == 1
+    assert "exists already" in out
+    code, out = invoke("tokens", "create", "--app", app_path, "--name", "x", "--role", "root")
+    assert code == 1
+    assert "unknown role 'root'" in out
+
+    code, out = invoke("tokens", "list", "--app", app_path, "--json")
+    assert code == 0
+    (listed,) = orjson.loads(out)
+    assert listed["name"] == "deploy"
+    assert "token" not in listed
+    assert secret not in out
+
+    code, out = invoke("tokens", "revoke", "deploy", "--app", app_path, "--reason", "rotated")
+    assert code == 0, out
+    assert store.token_for(secret) is None
+    code, out = invoke("tokens", "revoke", "deploy", "--app", app_path)
+    assert code == 1
+    assert "no live token" in out
+
+    code, out = invoke("audit", "list", "--app", app_path, "--json")
+    assert code == 0
+    entries = orjson.loads(out)
+    assert [(e["action"], e["actor"]) for e in entries] == [
+        ("token.revoke", "oncall@acme.test"),
+        ("token.create", "oncall@acme.test"),
+    ]
+    assert entries[0]["reason"] == "rotated"
+    code, out = invoke("audit", "list", "--app", app_path, "--action", "token.create")
+    assert code == 0
+    assert "token.create" in out
+    assert "token.revoke" not in out

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from interlock.app import Interlock
+from interlock.cli.access import audit, tokens
 from interlock.cli.common import APP_HELP, DB_HELP, console, dump_json, friendly, load_app
 from interlock.cli.dlq import dlq
 from interlock.cli.events import events
@@ -32,6 +33,8 @@ cli.add_typer(db, name="db")
 cli.add_typer(events, name="events")
 cli.add_typer(dlq, name="dlq")
 cli.add_typer(flows, name="flows")
+cli.add_typer(tokens, name="tokens")
+cli.add_typer(audit, name="audit")
 
 AppArg = Annotated[str | None, typer.Argument(help=APP_HELP, show_default=False)]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Lanes processed at once.", min=1)]

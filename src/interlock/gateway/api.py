@@ -6,8 +6,6 @@ Every mutation is recorded in the audit trail with the token's name as actor.
 Payloads and subjects are masked where their contract marks PII.
 """
 
-from __future__ import annotations
-
 import base64
 import binascii
 from datetime import UTC, datetime
@@ -40,7 +38,7 @@ from interlock.gateway.schemas import (
     TokenOut,
     TraceOut,
 )
-from interlock.redaction import mask_event, mask_subject, masked_trace
+from interlock.redaction import Redactor, mask_event, masked_trace, scrub_delivery
 from interlock.stores.base import DeadFilter, DeliveryRow
 from interlock.tokens import TokenRow
 
@@ -97,9 +95,22 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
     def contract_of(event_type: str) -> Any:
         return app.contracts.get(event_type)
 
-    def delivery_out(row: DeliveryRow) -> DeliveryOut:
-        out = DeliveryOut.of(row)
-        out.subject = mask_subject(row.subject, contract_of(row.event_type))
+    def deliveries_out(rows: list[DeliveryRow]) -> list[DeliveryOut]:
+        """Rows with their events' PII values scrubbed from subject, lane, reason and
+        context (a lane is the value of the flow's key, which may be personal data)."""
+        redactors: dict[str, Redactor] = {}
+        out = []
+        for row in rows:
+            redactor = redactors.get(row.event_id)
+            if redactor is None:
+                try:
+                    event = app.store.get_event(row.event_id)
+                except NotFound:
+                    redactor = Redactor()
+                else:
+                    redactor = mask_event(event, contract_of(event.type))[1]
+                redactors[row.event_id] = redactor
+            out.append(DeliveryOut.of(scrub_delivery(row, redactor)))
         return out
 
     # -- events -------------------------------------------------------------------------
@@ -174,7 +185,7 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
         more = len(rows) > limit
         rows = rows[:limit]
         return DeliveryPage(
-            items=[delivery_out(r) for r in rows],
+            items=deliveries_out(rows),
             next_cursor=encode_cursor("d", rows[-1].id) if more else None,
         )
 
@@ -186,7 +197,7 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
     )
     def get_delivery(delivery_id: int, _: Annotated[TokenRow, viewer]) -> DeliveryOut:
         try:
-            return delivery_out(app.store.get_delivery(delivery_id))
+            return deliveries_out([app.store.get_delivery(delivery_id)])[0]
         except NotFound as exc:
             raise ProblemError(problems.not_found(str(exc))) from None
 
@@ -199,7 +210,7 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> list[DeliveryOut]:
         selection = DeadFilter(flow=flow, error_class=error_class, since=_epoch(since), limit=limit)
-        return [delivery_out(r) for r in app.store.list_dead(selection)]
+        return deliveries_out(app.store.list_dead(selection))
 
     async def act(
         action: str, selection: DeadFilter, body: ActionIn, token: TokenRow
@@ -342,6 +353,7 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
         action: Annotated[str | None, Query(description="e.g. dlq.replay")] = None,
         actor: str | None = None,
         target: Annotated[str | None, Query(description="e.g. delivery:42")] = None,
+        since: Annotated[datetime | None, Query(description="At or after")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         cursor: str | None = None,
     ) -> AuditPage:
@@ -350,6 +362,7 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
             action=action,
             actor=actor,
             target=target,
+            since=_epoch(since),
             before_id=decode_cursor("a", cursor),
         )
         more = len(rows) > limit

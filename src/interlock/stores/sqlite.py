@@ -269,7 +269,6 @@ class SqliteStore:
         args: list[Any] = []
         for column, value in (
             ("type = ?", type),
-            ("subject = ?", subject),
             ("correlation_id = ?", correlation_id),
             ("received_at >= ?", since),
             ("received_at < ?", until),
@@ -278,6 +277,9 @@ class SqliteStore:
             if value is not None:
                 where.append(column)
                 args.append(value)
+        if subject is not None:  # order:1042, or 1042 for any prefix
+            where.append("(subject = ? OR subject LIKE ? ESCAPE '\\')")
+            args.extend((subject, _any_prefix(subject)))
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC LIMIT ?"
@@ -316,8 +318,7 @@ class SqliteStore:
                 # A bare number may as well be a subject (order:1042 → "1042"): keep both.
                 matches = self._read(Q["events-by-correlation"], (query,))
                 if not matches:
-                    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                    matches = self._read(Q["events-by-subject"], (query, f"%:{escaped}"))
+                    matches = self._read(Q["events-by-subject"], (query, _any_prefix(query)))
                 rows = [*rows, *matches]
         seen: dict[str, Event] = {}
         correlations = {r[7] for r in rows}
@@ -392,6 +393,7 @@ class SqliteStore:
         action: str | None = None,
         actor: str | None = None,
         target: str | None = None,
+        since: float | None = None,
         before_id: int | None = None,
     ) -> list[AuditRow]:
         """Newest first; ``before_id`` pages."""
@@ -402,6 +404,7 @@ class SqliteStore:
             ("action = ?", action),
             ("actor = ?", actor),
             ("target = ?", target),
+            ("at >= ?", since),
             ("id < ?", before_id),
         ):
             if value is not None:
@@ -487,3 +490,9 @@ class SqliteStore:
 
 def _token(row: Any) -> TokenRow:
     return TokenRow(row[0], row[1], role_of(row[2]), row[3], row[4], row[5], row[6])
+
+
+def _any_prefix(subject: str) -> str:
+    """A LIKE pattern for ``<any prefix>:subject``."""
+    escaped = subject.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%:{escaped}"
