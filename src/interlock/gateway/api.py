@@ -34,6 +34,7 @@ from interlock.gateway.schemas import (
     NewTokenOut,
     SourceOut,
     StepOut,
+    Time,
     TokenIn,
     TokenOut,
     TraceOut,
@@ -61,7 +62,7 @@ def encode_cursor(kind: str, position: int) -> str:
 
 def decode_cursor(kind: str, cursor: str | None) -> int | None:
     """The position in an opaque cursor from an earlier page; 400 when it is not one."""
-    if cursor is None:
+    if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
@@ -120,8 +121,8 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
         type: Annotated[str | None, Query(description="Event type, e.g. order.shipped")] = None,
         subject: Annotated[str | None, Query(description="Exact subject, e.g. order:1042")] = None,
         correlation_id: str | None = None,
-        since: Annotated[datetime | None, Query(description="Received at or after")] = None,
-        until: Annotated[datetime | None, Query(description="Received before")] = None,
+        since: Annotated[Time | None, Query(description="Received at or after")] = None,
+        until: Annotated[Time | None, Query(description="Received before")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[str | None, Query(description="next_cursor of the page before")] = None,
     ) -> EventPage:
@@ -206,7 +207,7 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
         _: Annotated[TokenRow, viewer],
         flow: str | None = None,
         error_class: str | None = None,
-        since: Annotated[datetime | None, Query(description="Dead since")] = None,
+        since: Annotated[Time | None, Query(description="Dead since")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     ) -> list[DeliveryOut]:
         selection = DeadFilter(flow=flow, error_class=error_class, since=_epoch(since), limit=limit)
@@ -353,7 +354,7 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
         action: Annotated[str | None, Query(description="e.g. dlq.replay")] = None,
         actor: str | None = None,
         target: Annotated[str | None, Query(description="e.g. delivery:42")] = None,
-        since: Annotated[datetime | None, Query(description="At or after")] = None,
+        since: Annotated[Time | None, Query(description="At or after")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         cursor: str | None = None,
     ) -> AuditPage:

@@ -7,19 +7,55 @@ masked where their contract marks PII.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 from interlock.events import Event
 from interlock.stores.base import AttemptRow, AuditRow, DeliveryRow, StepRow
 from interlock.tokens import Role, TokenRow
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=r"\S"),
+]
 DeliveryStatusName = Literal[
     "queued", "pending", "running", "waiting", "succeeded", "dead", "skipped"
 ]
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or _NUMBER.fullmatch(value.strip()):
+        raise ValueError("expected an RFC 3339 time such as 2026-11-27T10:00:00Z")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+Time = Annotated[datetime, BeforeValidator(_rfc3339)]
+"""An RFC 3339 time; a bare number is refused rather than read as epoch seconds."""
+
+
+def _json_int(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("expected a JSON integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("expected a JSON integer")
+    return int(value)
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_int)]
+"""An integer as JSON Schema means it: ``3`` and ``3.0``, never ``true`` or ``"3"``."""
 
 
 def at(ts: float) -> datetime:
@@ -243,16 +279,37 @@ class SourceOut(Model):
 
 class ActionIn(Model):
     reason: Reason = Field(description="Why; recorded in the audit trail.")
-    dry_run: bool = Field(default=False, description="Report what would be done; change nothing.")
+    dry_run: StrictBool = Field(
+        default=False, description="Report what would be done; change nothing."
+    )
 
 
 class BulkActionIn(ActionIn):
-    ids: list[Annotated[int, Field(ge=1)]] | None = Field(default=None, max_length=10_000)
-    flow: str | None = None
-    error_class: str | None = None
-    since: datetime | None = Field(default=None, description="Dead since this time.")
-    all: bool = Field(default=False, description="Select every dead letter (no other filter).")
-    limit: int = Field(default=1000, ge=1, le=10_000)
+    """A selection of dead letters: ``ids``, ``flow``, ``error_class`` and ``since`` narrow
+    it (all must hold); ``all: true`` with none of them selects every dead letter."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["ids"]},
+                {"required": ["flow"]},
+                {"required": ["error_class"]},
+                {"required": ["since"]},
+                {"required": ["all"], "properties": {"all": {"const": True}}},
+            ]
+        }
+    )
+
+    ids: list[Annotated[JsonInt, Field(ge=1)]] | None = Field(
+        default=None, min_length=1, max_length=10_000
+    )
+    flow: Annotated[str, StringConstraints(min_length=1)] | None = None
+    error_class: Annotated[str, StringConstraints(min_length=1)] | None = None
+    since: Time | None = Field(default=None, description="Dead since this time.")
+    all: StrictBool = Field(
+        default=False, description="Select every dead letter (no other filter)."
+    )
+    limit: JsonInt = Field(default=1000, ge=1, le=10_000)
 
 
 class ActionResult(Model):
@@ -263,7 +320,9 @@ class ActionResult(Model):
 
 
 class TokenIn(Model):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:@/-]{0,99}$")] = (
+        Field(description="What the token is for; unique among live tokens.")
+    )
     role: Role
 
 
