@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from interlock.events import Event
+from interlock.tokens import NewToken, Role, TokenRow
 
 DeliveryStatus = Literal["queued", "pending", "running", "waiting", "succeeded", "dead", "skipped"]
 OutcomeKind = Literal["succeeded", "retry", "dead", "sleep", "wait", "released"]
@@ -223,7 +224,15 @@ class Store(Protocol):
     def get_event(self, event_id: str) -> Event: ...
 
     def list_events(
-        self, *, type: str | None = None, limit: int = 50, before_seq: int | None = None
+        self,
+        *,
+        type: str | None = None,
+        subject: str | None = None,
+        correlation_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before_seq: int | None = None,
+        limit: int = 50,
     ) -> list[Event]: ...
 
     def trace(self, query: str) -> Trace: ...
@@ -238,7 +247,39 @@ class Store(Protocol):
         self, ids: list[int], *, actor: str, reason: str, now: float
     ) -> list[int]: ...
 
-    def list_audit(self, limit: int = 100) -> list[AuditRow]: ...
+    def list_deliveries(
+        self,
+        *,
+        status: str | None = None,
+        flow: str | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[DeliveryRow]: ...
+
+    def list_audit(
+        self,
+        limit: int = 100,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        target: str | None = None,
+        since: float | None = None,
+        before_id: int | None = None,
+    ) -> list[AuditRow]: ...
+
+    async def create_token(self, name: str, role: Role, *, actor: str, now: float) -> NewToken: ...
+
+    async def revoke_token(
+        self, which: str, *, actor: str, reason: str, now: float
+    ) -> TokenRow | None: ...
+
+    def token_for(self, token: str) -> TokenRow | None: ...
+
+    def list_tokens(self, *, include_revoked: bool = False) -> list[TokenRow]: ...
+
+    def flow_counts(self) -> dict[str, dict[str, int]]: ...
+
+    def blocked_flows(self) -> set[str]: ...
 
     def stats(self, now: float) -> Stats: ...
 
