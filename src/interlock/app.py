@@ -342,12 +342,18 @@ class Interlock:
         events: Iterable[Contract | tuple[Contract, str | None]],
         *,
         source: str = "api",
+        correlation_id: str | None = None,
     ) -> list[str]:
-        """Emit many events in one transaction; items may be ``(event, idempotency_key)``."""
+        """Emit many events in one transaction (all stored or none); items may be
+        ``(event, idempotency_key)``. ``correlation_id`` is shared by all of them."""
         items = []
         for entry in events:
             event, key = entry if isinstance(entry, tuple) else (entry, None)
-            items.append(self.prepare(event, source=source, idempotency_key=key))
+            items.append(
+                self.prepare(
+                    event, source=source, idempotency_key=key, correlation_id=correlation_id
+                )
+            )
         results = await self.store.emit(items)
         self._notify()
         return [r.event_id for r in results]
