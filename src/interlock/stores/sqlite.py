@@ -237,6 +237,11 @@ class SqliteStore:
         result: list[int] = self._writer.call(_discard, ids, actor, reason, now)
         return result
 
+    def write_backlog(self) -> int:
+        """Writes from this process waiting for their transaction: the gateway sheds
+        load (503) when this grows past its limit instead of queueing without bound."""
+        return self._async_writer.backlog
+
     # -- reads ----------------------------------------------------------------------
     def wakeup_token(self) -> int:
         """Changes whenever any connection (any process) commits to the database."""

@@ -290,6 +290,12 @@ class LoopWriter:
         self.batches = 0
         self.operations = 0
 
+    @property
+    def backlog(self) -> int:
+        """Operations queued and not yet in a transaction (the batch being committed
+        excluded): how far the writer is behind its callers."""
+        return len(self._pending)
+
     def submit(self, fn: Op, *args: Any) -> asyncio.Future[Any]:
         """Queue ``fn(conn, *args)``; the future resolves after its batch committed."""
         if self._closed:
