@@ -26,6 +26,7 @@ from interlock.events import Event
 from interlock.flows import SLO, Flow, KeySpec, Retry, build_flow
 from interlock.ids import event_id, new_correlation_id
 from interlock.limits import Limits
+from interlock.secrets import Secrets
 from interlock.sources import WebhookSource, build_source
 from interlock.steps import current_context
 from interlock.stores import DEFAULT_URL, open_store
@@ -62,6 +63,7 @@ class Interlock:
         self._wakes: list[asyncio.Event] = []
         self._local_workers: list[Worker] = []
         self.sources: dict[str, WebhookSource] = {}
+        self.secrets = Secrets(lambda: self.store)
 
     def __repr__(self) -> str:
         return f"Interlock({self.name!r}, flows={len(self.flows)}, store={self.database_url!r})"

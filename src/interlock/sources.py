@@ -82,9 +82,10 @@ class WebhookSource:
             return self.mappings[topic]
         return self.default
 
-    def secret_values(self) -> list[str]:
-        """The current secret values (one, or two during a rotation)."""
-        return [resolve_secret(name) for name in self.secrets]
+    def secret_values(self, resolve: Callable[[str], str] = resolve_secret) -> list[str]:
+        """The current secret values (one, or two during a rotation); ``resolve`` is the
+        app's resolver (environment, then the store), the environment alone by default."""
+        return [resolve(name) for name in self.secrets]
 
     def describe(self) -> dict[str, Any]:
         return {

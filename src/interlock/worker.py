@@ -29,6 +29,7 @@ import structlog
 
 from interlock.errors import LeaseLost, StoreError
 from interlock.flows import Flow
+from interlock.observability import process_metrics
 from interlock.outcomes import dead, failed, redactor_for, suspended
 from interlock.redaction import Redactor
 from interlock.steps import Context, Suspend, SyncContext, current_context
@@ -98,6 +99,7 @@ class Worker:
         self.config = config or WorkerConfig()
         self.name = worker_name()
         self.counters = WorkerCounters()
+        self._metrics = process_metrics(app)
         self._store = app.store
         self._clock = app.clock
         self._random = random.Random()
@@ -109,6 +111,7 @@ class Worker:
         self._running = False
         self._reserved = 0  # slots promised to emits in flight (direct leases)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._context = contextvars.Context()  # run()'s: lanes start in a copy of it
 
     # -- the loop -------------------------------------------------------------------
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -117,6 +120,9 @@ class Worker:
         wake = self.app._wake_event()
         beat = asyncio.create_task(self._heartbeats())
         self._loop = asyncio.get_running_loop()
+        # Directly leased lanes start in the worker's context, not in the emit's (a gateway
+        # request's, whose correlation id is bound for its logs).
+        self._context = contextvars.copy_context()
         self._running = True
         self.app._local_workers.append(self)
         # With every slot busy, fill() waits for a free one; a stop must not wait for it.
@@ -148,7 +154,9 @@ class Worker:
         self._reserved -= reserved
         for c in claimed:
             self.counters.claimed += 1
-            task = asyncio.create_task(self._release(c) if self._stopping else self._lane(c))
+            task = asyncio.create_task(
+                self._release(c) if self._stopping else self._lane(c), context=self._context.copy()
+            )
             self._tasks.add(task)
             task.add_done_callback(self._done)
 
@@ -239,6 +247,7 @@ class Worker:
             if outcome is None:
                 self.counters.lost += 1
                 return
+            received_at = current.event.received_at
             settling = self._store.settle(
                 outcome,
                 worker=self.name,
@@ -262,6 +271,9 @@ class Worker:
                 log.error("settle.failed", delivery_id=outcome.delivery_id, error=str(exc))
                 return
             self._tally(outcome)
+            self._metrics.settled(
+                outcome.flow, outcome.kind, outcome.started_at, outcome.finished_at, received_at
+            )
             if current is not None:
                 self.counters.claimed += 1
 

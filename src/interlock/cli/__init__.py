@@ -15,8 +15,10 @@ from interlock.cli.access import audit, tokens
 from interlock.cli.common import APP_HELP, DB_HELP, console, dump_json, friendly, load_app
 from interlock.cli.dlq import dlq
 from interlock.cli.events import events
+from interlock.cli.secrets import secrets_cli
 from interlock.durations import humanize
 from interlock.errors import StoreError
+from interlock.observability import serve_metrics
 from interlock.stores import DEFAULT_URL, open_store
 from interlock.worker import WorkerConfig, tune_gc
 
@@ -35,6 +37,7 @@ cli.add_typer(dlq, name="dlq")
 cli.add_typer(flows, name="flows")
 cli.add_typer(tokens, name="tokens")
 cli.add_typer(audit, name="audit")
+cli.add_typer(secrets_cli, name="secrets")
 
 AppArg = Annotated[str | None, typer.Argument(help=APP_HELP, show_default=False)]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Lanes processed at once.", min=1)]
@@ -69,12 +72,19 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
 
-def _work(app: str | None, config: WorkerConfig) -> None:
+def _work(app: str | None, config: WorkerConfig, metrics: tuple[str, int] | None = None) -> None:
     _logging()
     application = load_app(app)
     application.store  # noqa: B018 - open and migrate before work starts
+    stop_metrics = serve_metrics(application, *metrics) if metrics else None
+    if metrics:
+        console.print(f"metrics on http://{metrics[0]}:{metrics[1]}/metrics")
     tune_gc()
-    asyncio.run(serve_worker(application, config))
+    try:
+        asyncio.run(serve_worker(application, config))
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 HostOpt = Annotated[str, typer.Option(help="Address the gateway listens on.")]
@@ -126,7 +136,8 @@ def gateway_command(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
 ) -> None:
-    """Serve only the gateway (webhook ingress, health); run workers elsewhere."""
+    """Serve only the gateway (webhooks, POST /events, REST API, metrics, health); run workers
+    elsewhere."""
     _serve(app, host, port, None)
 
 
@@ -137,9 +148,19 @@ def worker(
     concurrency: ConcurrencyOpt = 256,
     lease: LeaseOpt = 30.0,
     grace: GraceOpt = 30.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this worker's metrics (Prometheus) on this port.", min=1, max=65535
+        ),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics port listens on.")] = (
+        "127.0.0.1"
+    ),
 ) -> None:
     """Run one more worker process. Start as many as you like against the same store."""
-    _work(app, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace))
+    metrics = (metrics_host, metrics_port) if metrics_port is not None else None
+    _work(app, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace), metrics)
 
 
 @db.command("upgrade")

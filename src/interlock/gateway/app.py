@@ -17,6 +17,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from interlock import __version__
 from interlock.app import Interlock
@@ -24,9 +26,12 @@ from interlock.errors import StoreError
 from interlock.gateway import problems
 from interlock.gateway.api import build_api
 from interlock.gateway.auth import Auth, ProblemError
+from interlock.gateway.cloudevents import build_events
 from interlock.gateway.ingress import Ingress
 from interlock.gateway.metrics import metrics_endpoint
+from interlock.gateway.middleware import GatewayMiddleware, HttpLimits
 from interlock.gateway.problems import Problem, problem_response
+from interlock.observability import process_metrics
 from interlock.stores.sql import migrations
 
 log = structlog.get_logger("interlock.gateway")
@@ -39,11 +44,25 @@ HOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Malformed JSON, invalid UTF-8 or nesting too deep", **_PROBLEM},
     401: {"description": "Missing or wrong signature, or a stale timestamp", **_PROBLEM},
     404: {"description": "Unknown source", **_PROBLEM},
+    408: {"description": "The body did not arrive in time", **_PROBLEM},
     413: {"description": "Body over the source's limit", **_PROBLEM},
     415: {"description": "Not a JSON content type", **_PROBLEM},
     422: {"description": "The payload fails its contract", **_PROBLEM},
+    431: {"description": "Too many or too large header fields", **_PROBLEM},
     503: {"description": "The store is unavailable or the source misconfigured", **_PROBLEM},
 }
+
+
+def _hook_openapi(with_topic: bool) -> dict[str, Any]:
+    names = ["source", "topic"] if with_topic else ["source"]
+    return {
+        "parameters": [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in names
+        ],
+        **HOOK_BODY,
+    }
+
 
 HOOK_BODY = {
     "requestBody": {
@@ -54,8 +73,18 @@ HOOK_BODY = {
 }
 
 
-def build_gateway(app: Interlock) -> FastAPI:
-    """The ASGI app for ``app``."""
+def allowed_methods(gateway: FastAPI, scope: Scope) -> set[str]:
+    """The methods some route serves at the request's path."""
+    methods: set[str] = set()
+    for route in gateway.router.routes:
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match is not Match.NONE and isinstance(route, BaseRoute):
+            methods.update(getattr(route, "methods", None) or ())
+    return methods
+
+
+def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> FastAPI:
+    """The ASGI app for ``app``; ``http`` sets header limits and the body timeout."""
     ingress = Ingress(app)
     auth = Auth(app)
     gateway = FastAPI(
@@ -97,7 +126,10 @@ def build_gateway(app: Interlock) -> FastAPI:
             titles.get(exc.status_code, "HTTP error"),
             "no such endpoint" if exc.status_code == 404 else str(exc.detail),
         )
-        return problem_response(problem, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only the first route's
+            headers["Allow"] = ", ".join(sorted(allowed_methods(gateway, request.scope)))
+        return problem_response(problem, headers)
 
     @gateway.exception_handler(StoreError)
     async def on_store(request: Request, exc: Exception) -> Response:
@@ -107,8 +139,10 @@ def build_gateway(app: Interlock) -> FastAPI:
     @gateway.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
         log.exception("gateway.crashed", path=request.url.path)
+        correlation = getattr(request.state, "correlation_id", None)
         return problem_response(
-            Problem(500, "Internal error", "the gateway failed; the error is in its log")
+            Problem(500, "Internal error", "the gateway failed; the error is in its log"),
+            {"X-Correlation-ID": correlation} if correlation else None,
         )
 
     async def hook(request: Request) -> Response:
@@ -123,7 +157,7 @@ def build_gateway(app: Interlock) -> FastAPI:
             summary="Receive a signed webhook"
             + (" (topic in the path)" if "topic" in path else ""),
             responses=HOOK_RESPONSES,
-            openapi_extra=HOOK_BODY,
+            openapi_extra=_hook_openapi("topic" in path),
             response_class=JSONResponse,
         )
 
@@ -149,10 +183,16 @@ def build_gateway(app: Interlock) -> FastAPI:
             )
         return JSONResponse({"status": "ready", "schema": version})
 
+    events = build_events(app, auth)
     gateway.add_route(
-        "/metrics", metrics_endpoint(app, ingress, auth), methods=["GET"], include_in_schema=False
+        "/metrics",
+        metrics_endpoint(app, ingress, auth, events.intake),
+        methods=["GET"],
+        include_in_schema=False,
     )
     gateway.include_router(build_api(app, auth, ingress))
+    gateway.include_router(events)
+    gateway.add_middleware(GatewayMiddleware, limits=http, metrics=process_metrics(app))
     gateway.state.ingress = ingress
     gateway.state.auth = auth
     return gateway

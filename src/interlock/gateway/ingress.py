@@ -35,9 +35,11 @@ JSON_TYPES = ("application/json", "application/cloudevents+json")
 class Ingress:
     """The webhook endpoint of one app; verifiers are built once per source."""
 
-    def __init__(self, app: Interlock, *, max_depth: int = 64) -> None:
+    def __init__(self, app: Interlock, *, max_depth: int = 64, max_backlog: int = 10_000) -> None:
         self.app = app
         self.max_depth = max_depth
+        # Writes queued in this process beyond which new webhooks are shed with a 503.
+        self.max_backlog = max_backlog
         self.verifiers: dict[str, Verifier] = {
             name: scheme(source.verify, **source.verify_options)
             for name, source in app.sources.items()
@@ -63,11 +65,20 @@ class Ingress:
             return self._reject(
                 name, "unsupported_media_type", problems.unsupported_media_type(JSON_TYPES)
             )
+        backlog = self.app.store.write_backlog()
+        if backlog > self.max_backlog:
+            # The store is behind: refuse before reading the body rather than queue without
+            # bound; vendors retry on 503 and honour Retry-After.
+            return self._reject(
+                name,
+                "overloaded",
+                problems.overloaded(1, "the store is behind; the event was not stored"),
+            )
         body = await self._read(request, source)
         if isinstance(body, Response):
             return body
         try:
-            secrets = source.secret_values()
+            secrets = source.secret_values(self.app.secrets.resolve)
         except ConfigurationError as exc:
             log.error("webhook.misconfigured", source=name, error=str(exc))
             return self._reject(
@@ -120,15 +131,20 @@ class Ingress:
             self.accepted[name] = self.accepted.get(name, 0) + 1
             return JSONResponse({"status": "ignored", "topic": topic}, status_code=200)
         key = verified.delivery_id or _body_id(payload)
+        correlation_id = getattr(request.state, "correlation_id", None)  # the middleware's
         try:
             if len(events) == 1:
-                ids = [await self.app.emit(events[0], source=name, idempotency_key=key)]
+                ids = [
+                    await self.app.emit(
+                        events[0], source=name, idempotency_key=key, correlation_id=correlation_id
+                    )
+                ]
             else:  # several events from one payload: stored together or not at all
                 keyed = [
                     (event, None if key is None else f"{key}#{i}" if i else key)
                     for i, event in enumerate(events)
                 ]
-                ids = await self.app.emit_many(keyed, source=name)
+                ids = await self.app.emit_many(keyed, source=name, correlation_id=correlation_id)
         except LimitExceeded as exc:
             return self._reject(name, "too_large", Problem(413, "Payload too large", str(exc)))
         except StoreError as exc:

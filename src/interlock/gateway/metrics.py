@@ -3,7 +3,9 @@
 Webhook counters come from the ingress; delivery figures are read from the
 store when Prometheus scrapes, so every process serving the same store
 reports the same state (sum the webhook counters across gateway replicas,
-not the store gauges).
+not the store gauges). The app's in-process metrics
+(:mod:`interlock.observability`: attempt durations, outcomes and end-to-end
+lag of the workers in this process, HTTP refusals) are served alongside.
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ from starlette.responses import Response
 from interlock.app import Interlock
 from interlock.errors import StoreError
 from interlock.gateway.auth import Auth
+from interlock.gateway.cloudevents import EventIntake
 from interlock.gateway.ingress import Ingress
+from interlock.observability import process_metrics
 
 
 class _Collector:
-    def __init__(self, app: Interlock, ingress: Ingress, auth: Auth) -> None:
+    def __init__(self, app: Interlock, ingress: Ingress, auth: Auth, intake: EventIntake) -> None:
         self.app = app
         self.ingress = ingress
         self.auth = auth
+        self.intake = intake
 
     def collect(self) -> Iterator[Metric]:
         received = CounterMetricFamily(
@@ -56,6 +61,22 @@ class _Collector:
         for reason, n in sorted(self.auth.refused.items()):
             refused.add_metric([reason], n)
         yield refused
+        events_in = CounterMetricFamily(
+            "interlock_events_accepted",
+            "POST /events requests stored, by mode (structured, binary, batch).",
+            labels=["mode"],
+        )
+        for mode, n in sorted(self.intake.accepted.items()):
+            events_in.add_metric([mode], n)
+        yield events_in
+        events_out = CounterMetricFamily(
+            "interlock_events_rejected",
+            "POST /events requests rejected, by reason.",
+            labels=["reason"],
+        )
+        for reason, n in sorted(self.intake.rejected.items()):
+            events_out.add_metric([reason], n)
+        yield events_out
         up = GaugeMetricFamily("interlock_store_up", "1 when the store answered this scrape.")
         try:
             counts = self.app.store.flow_counts()
@@ -103,11 +124,12 @@ class _Collector:
 
 
 def metrics_endpoint(
-    app: Interlock, ingress: Ingress, auth: Auth
+    app: Interlock, ingress: Ingress, auth: Auth, intake: EventIntake
 ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
     """A Starlette endpoint serving ``app``'s metrics from its own registry."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(app, ingress, auth))
+    registry.register(_Collector(app, ingress, auth, intake))
+    registry.register(process_metrics(app))
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

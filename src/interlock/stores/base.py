@@ -160,6 +160,28 @@ class AuditRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SecretValue:
+    """The current version of a stored secret, still encrypted."""
+
+    name: str
+    version: int
+    token: bytes
+    expires_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SecretInfo:
+    """What may be shown about a stored secret: never its value."""
+
+    name: str
+    version: int
+    created_at: float
+    created_by: str
+    expires_at: float | None
+    versions: int
+
+
+@dataclass(frozen=True, slots=True)
 class Trace:
     """Everything known about a set of events: the answer to "what happened to X?"."""
 
@@ -278,6 +300,25 @@ class Store(Protocol):
     def token_for(self, token: str) -> TokenRow | None: ...
 
     def list_tokens(self, *, include_revoked: bool = False) -> list[TokenRow]: ...
+
+    async def put_secret(
+        self,
+        name: str,
+        token: bytes,
+        *,
+        actor: str,
+        now: float,
+        expires_at: float | None = None,
+        audited: bool = True,
+    ) -> int: ...
+
+    def current_secret(self, name: str) -> SecretValue | None: ...
+
+    def list_secrets(self) -> list[SecretInfo]: ...
+
+    async def take_lock(self, name: str, holder: str, *, until: float, now: float) -> bool: ...
+
+    async def release_lock(self, name: str, holder: str) -> None: ...
 
     def flow_counts(self) -> dict[str, dict[str, int]]: ...
 

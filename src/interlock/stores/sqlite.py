@@ -32,6 +32,8 @@ from interlock.stores.base import (
     EmitResult,
     NewEvent,
     Outcome,
+    SecretInfo,
+    SecretValue,
     Stats,
     StepRow,
     Trace,
@@ -48,10 +50,14 @@ from interlock.stores.sqlite_tx import (
     _emit,
     _event,
     _heartbeat,
+    _put_secret,
     _record_steps,
+    _reencrypt_secrets,
+    _release_lock,
     _replay,
     _revoke_token,
     _settle,
+    _take_lock,
     _upgrade,
 )
 from interlock.stores.writer import GroupCommitWriter, LoopWriter, map_sqlite_error
@@ -458,6 +464,68 @@ class SqliteStore:
         if not include_revoked:
             sql += " WHERE revoked_at IS NULL"
         return [_token(r) for r in self._read(sql + " ORDER BY created_at, id")]
+
+    # -- secrets and locks -------------------------------------------------------------
+    def put_secret_sync(
+        self,
+        name: str,
+        token: bytes,
+        *,
+        actor: str,
+        now: float,
+        expires_at: float | None = None,
+        audited: bool = True,
+    ) -> int:
+        """Store a new version of secret ``name`` (already encrypted); its version."""
+        version: int = self._writer.call(_put_secret, name, token, actor, now, expires_at, audited)
+        return version
+
+    async def put_secret(
+        self,
+        name: str,
+        token: bytes,
+        *,
+        actor: str,
+        now: float,
+        expires_at: float | None = None,
+        audited: bool = True,
+    ) -> int:
+        version: int = await self._async_writer.submit(
+            _put_secret, name, token, actor, now, expires_at, audited
+        )
+        return version
+
+    def current_secret(self, name: str) -> SecretValue | None:
+        rows = self._read(Q["current-secret"], (name,))
+        if not rows:
+            return None
+        version, token, expires_at = rows[0]
+        return SecretValue(name, int(version), bytes(token), expires_at)
+
+    def list_secrets(self) -> list[SecretInfo]:
+        return [
+            SecretInfo(r[0], int(r[1]), r[2], r[3], r[4], int(r[5]))
+            for r in self._read(Q["list-secrets"])
+        ]
+
+    def secret_values(self) -> list[tuple[str, int, bytes]]:
+        """Every stored version, encrypted (for re-encryption under a new key)."""
+        return [(r[0], int(r[1]), bytes(r[2])) for r in self._read(Q["all-secret-values"])]
+
+    def reencrypt_secrets_sync(
+        self, rows: list[tuple[str, int, bytes]], *, actor: str, now: float
+    ) -> int:
+        count: int = self._writer.call(_reencrypt_secrets, rows, actor, now)
+        return count
+
+    async def take_lock(self, name: str, holder: str, *, until: float, now: float) -> bool:
+        """Take (or extend) lock ``name`` for ``holder`` until ``until``; False while another
+        holder has it and it has not expired."""
+        taken: bool = await self._async_writer.submit(_take_lock, name, holder, until, now)
+        return taken
+
+    async def release_lock(self, name: str, holder: str) -> None:
+        await self._async_writer.submit(_release_lock, name, holder)
 
     def _token(self, token_id: str) -> TokenRow:
         rows = self._read(Q["token-columns"] + " WHERE id = ?", (token_id,))

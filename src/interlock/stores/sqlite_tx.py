@@ -486,6 +486,41 @@ def _revoke_token(
     return str(token_id), str(name), str(role)
 
 
+def _put_secret(
+    conn: sqlite3.Connection,
+    name: str,
+    token: bytes,
+    actor: str,
+    now: float,
+    expires_at: float | None,
+    audited: bool,
+) -> int:
+    version = int(conn.execute(Q["next-secret-version"], (name,)).fetchone()[0])
+    conn.execute(Q["insert-secret"], (name, version, token, now, actor, expires_at))
+    if audited:
+        detail = orjson.dumps({"version": version, "expires_at": expires_at}).decode()
+        conn.execute(Q["insert-audit"], (now, actor, "secret.set", f"secret:{name}", "", detail))
+    return version
+
+
+def _reencrypt_secrets(
+    conn: sqlite3.Connection, rows: list[tuple[str, int, bytes]], actor: str, now: float
+) -> int:
+    for name, version, token in rows:
+        conn.execute(Q["update-secret-value"], (token, name, version))
+    detail = orjson.dumps({"values": len(rows)}).decode()
+    conn.execute(Q["insert-audit"], (now, actor, "secret.rotate-key", "secrets", "", detail))
+    return len(rows)
+
+
+def _take_lock(conn: sqlite3.Connection, name: str, holder: str, until: float, now: float) -> bool:
+    return conn.execute(Q["take-lock"], (name, holder, until, now)).fetchone() is not None
+
+
+def _release_lock(conn: sqlite3.Connection, name: str, holder: str) -> None:
+    conn.execute(Q["release-lock"], (name, holder))
+
+
 def _record_audit(
     conn: sqlite3.Connection,
     now: float,

@@ -231,3 +231,35 @@ SELECT id, name, role, created_at, created_by, revoked_at, revoked_by FROM token
 -- name: token-by-hash
 SELECT id, name, role, created_at, created_by, revoked_at, revoked_by
 FROM tokens WHERE hash = ? AND revoked_at IS NULL;
+
+-- name: next-secret-version
+SELECT coalesce(max(version), 0) + 1 FROM secrets WHERE name = ?;
+
+-- name: insert-secret
+INSERT INTO secrets (name, version, value, created_at, created_by, expires_at)
+VALUES (?, ?, ?, ?, ?, ?);
+
+-- name: current-secret
+SELECT version, value, expires_at FROM secrets WHERE name = ? ORDER BY version DESC LIMIT 1;
+
+-- name: list-secrets
+SELECT s.name, s.version, s.created_at, s.created_by, s.expires_at,
+       (SELECT count(*) FROM secrets v WHERE v.name = s.name)
+FROM secrets s
+WHERE s.version = (SELECT max(version) FROM secrets m WHERE m.name = s.name)
+ORDER BY s.name;
+
+-- name: all-secret-values
+SELECT name, version, value FROM secrets ORDER BY name, version;
+
+-- name: update-secret-value
+UPDATE secrets SET value = ? WHERE name = ? AND version = ?;
+
+-- name: take-lock
+INSERT INTO locks (name, holder, until) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+WHERE locks.until <= ? OR locks.holder = excluded.holder
+RETURNING holder;
+
+-- name: release-lock
+DELETE FROM locks WHERE name = ? AND holder = ?;
