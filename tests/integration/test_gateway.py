@@ -345,3 +345,76 @@ async def test_metrics_count_webhooks_and_read_the_store(
     assert "interlock_store_up 1.0" in text
     assert 'interlock_dead_letters{flow="triage"} 0.0' in text
     assert GITHUB_SECRET not in text
+
+
+async def test_a_store_that_falls_behind_sheds_load_with_503_and_loses_nothing_acknowledged(
+    tmp_path: Path, secrets: None
+) -> None:
+    app, _ = build_app(tmp_path / "shed.db")
+    app.store.ensure_schema()
+    server = server_for(app, "127.0.0.1", 0)
+    server.config.app.state.ingress.max_backlog = 4
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    locker = sqlite3.connect(app.store.path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another process holds the write lock for a while
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+
+            async def send(i: int) -> httpx.Response:
+                body = orjson.dumps(
+                    {"action": "opened", "issue": {"number": i, "title": "t", "email": "e@x.t"}}
+                )
+                headers = github_request(body, delivery=f"s-{i}")
+                return await client.post("/hooks/github", content=body, headers=headers)
+
+            pending = [asyncio.create_task(send(i)) for i in range(40)]
+            await asyncio.sleep(1.0)
+            locker.execute("ROLLBACK")
+            answers = await asyncio.gather(*pending)
+    finally:
+        locker.close()
+        server.should_exit = True
+        await task
+    try:
+        assert sorted({a.status_code for a in answers}) == [202, 503]
+        shed = [a for a in answers if a.status_code == 503]
+        assert all(a.json()["type"].endswith("/overloaded") for a in shed)
+        assert all(a.headers["retry-after"] == "1" for a in shed)
+        accepted = {a.json()["event_ids"][0] for a in answers if a.status_code == 202}
+        assert {row[0] for row in stored(app)} == accepted
+    finally:
+        app.close()
+
+
+async def test_a_source_secret_may_come_from_the_encrypted_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.secrets import KEY_VARIABLE, new_key
+
+    monkeypatch.setenv(KEY_VARIABLE, new_key())
+    monkeypatch.setenv("INTERLOCK_SECRET_STRIPE_SECRET", STRIPE_SECRET)
+    for name in ("GITHUB_SECRET", "GITHUB_OLD"):
+        monkeypatch.delenv(f"INTERLOCK_SECRET_{name}", raising=False)
+    app, _ = build_app(tmp_path / "stored.db")
+    app.secrets.set("github-secret", GITHUB_SECRET, actor="ops", now=time.time())
+    app.secrets.set("github-old", OLD_SECRET, actor="ops", now=time.time())
+    server = server_for(app, "127.0.0.1", 0)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            good = await client.post("/hooks/github", content=ISSUE, headers=github_request(ISSUE))
+            bad = await client.post(
+                "/hooks/github", content=ISSUE, headers=github_request(ISSUE, "nope", "d-9")
+            )
+    finally:
+        server.should_exit = True
+        await task
+        app.close()
+    assert good.status_code == 202, good.text
+    assert bad.status_code == 401

@@ -15,6 +15,7 @@ from interlock.cli.access import audit, tokens
 from interlock.cli.common import APP_HELP, DB_HELP, console, dump_json, friendly, load_app
 from interlock.cli.dlq import dlq
 from interlock.cli.events import events
+from interlock.cli.sandbox import sandbox
 from interlock.cli.secrets import secrets_cli
 from interlock.durations import humanize
 from interlock.errors import StoreError
@@ -38,6 +39,7 @@ cli.add_typer(flows, name="flows")
 cli.add_typer(tokens, name="tokens")
 cli.add_typer(audit, name="audit")
 cli.add_typer(secrets_cli, name="secrets")
+cli.add_typer(sandbox, name="sandbox")
 
 AppArg = Annotated[str | None, typer.Argument(help=APP_HELP, show_default=False)]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Lanes processed at once.", min=1)]
