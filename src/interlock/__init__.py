@@ -4,17 +4,24 @@ from interlock.app import Interlock
 from interlock.clock import Clock, SystemClock
 from interlock.contracts import PII, Contract
 from interlock.errors import (
+    CircuitOpen,
     ConfigurationError,
+    ConnectionPaused,
     ContractViolation,
+    EgressDenied,
     InterlockError,
     LimitExceeded,
     NotFound,
     Permanent,
+    PermissionDenied,
     RateLimited,
+    ResourceNotFound,
     Retryable,
     StoreCorrupt,
     StoreError,
     StoreUnavailable,
+    VendorRejected,
+    VendorUnavailable,
 )
 from interlock.events import Event
 from interlock.flows import SLO, Flow, Retry
@@ -27,11 +34,14 @@ __version__ = "0.1.0"
 __all__ = [
     "PII",
     "SLO",
+    "CircuitOpen",
     "Clock",
     "ConfigurationError",
+    "ConnectionPaused",
     "Context",
     "Contract",
     "ContractViolation",
+    "EgressDenied",
     "Event",
     "Flow",
     "Interlock",
@@ -40,7 +50,9 @@ __all__ = [
     "Limits",
     "NotFound",
     "Permanent",
+    "PermissionDenied",
     "RateLimited",
+    "ResourceNotFound",
     "Retry",
     "Retryable",
     "StoreCorrupt",
@@ -48,6 +60,8 @@ __all__ = [
     "StoreUnavailable",
     "SyncContext",
     "SystemClock",
+    "VendorRejected",
+    "VendorUnavailable",
     "Worker",
     "WorkerConfig",
     "__version__",

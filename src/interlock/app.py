@@ -15,7 +15,7 @@ import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -28,13 +28,17 @@ from interlock.ids import event_id, new_correlation_id
 from interlock.limits import Limits
 from interlock.secrets import Secrets
 from interlock.sources import WebhookSource, build_source
-from interlock.steps import current_context
+from interlock.steps import current_context, register_connectors
 from interlock.stores import DEFAULT_URL, open_store
 from interlock.stores.base import Claimed, DirectLease, NewDelivery, NewEvent
 from interlock.stores.sqlite import SqliteStore
 from interlock.worker import Middleware, Worker, WorkerConfig
 
+if TYPE_CHECKING:
+    from interlock.connectors.base import Connector
+
 F = TypeVar("F", bound=Callable[..., Any])
+K = TypeVar("K", bound="Connector")
 
 
 class Interlock:
@@ -64,6 +68,10 @@ class Interlock:
         self._local_workers: list[Worker] = []
         self.sources: dict[str, WebhookSource] = {}
         self.secrets = Secrets(lambda: self.store)
+        self.connectors: dict[str, Connector] = {}
+        # Dry-run ("dark"): reads go through, creates/updates/deletes are recorded, not sent.
+        self.dry_run = os.environ.get("INTERLOCK_DRY_RUN", "").lower() in ("1", "true")
+        self.dry_run_flows: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Interlock({self.name!r}, flows={len(self.flows)}, store={self.database_url!r})"
@@ -77,6 +85,7 @@ class Interlock:
                 if self._store is None:
                     store = open_store(self.database_url, durability=self.durability)
                     store.ensure_schema()
+                    register_connectors(store, self.connectors)
                     self._store = store
         return self._store
 
@@ -143,6 +152,20 @@ class Interlock:
             return handler
 
         return register
+
+    def connector(self, connector: K) -> K:
+        """Register ``connector`` (flows get it with ``ctx.connector(name)``) and return it.
+
+        Registered, it shares rate limits, breaker state and OAuth tokens with every worker
+        process through the store, and follows ``app.dry_run`` and ``app.dry_run_flows``.
+        """
+        from interlock.connectors.runtime import register
+
+        if connector.name in self.connectors:
+            raise ConfigurationError(f"connector {connector.name!r} is registered twice")
+        register(self, connector)
+        self.connectors[connector.name] = connector
+        return connector
 
     def webhook(
         self,

@@ -14,8 +14,19 @@ and carries a message that says what went wrong and how to fix it::
     │   └── NotFound            an id that does not exist
     └── HandlerError            control flow raised by flow code to steer retries
         ├── Retryable           try again later (the default for unknown exceptions)
-        │   └── RateLimited     try again after ``retry_after`` seconds
+        │   ├── RateLimited     try again after ``retry_after`` seconds
+        │   │   └── ConnectionPaused   a connection needs re-authorization; wait for it
+        │   ├── VendorUnavailable      a vendor's 5xx, a timeout or a reset
+        │   └── CircuitOpen     a connector's breaker is open: failing fast
         └── Permanent           do not retry; dead-letter the delivery
+            ├── VendorRejected         a vendor's 4xx: the request itself is wrong
+            ├── PermissionDenied       401/403: credentials or scopes are missing
+            ├── ResourceNotFound       404/410 from a vendor
+            └── EgressDenied           a URL resolves to a private or loopback address
+
+The vendor errors (raised by connectors) carry ``connector``, ``operation``,
+``status`` and the vendor's own ``code``; their message holds the vendor's
+(redacted) message, so an attempt's reason says what the vendor said.
 
 ``LeaseLost`` is not an error of the user's: a worker raises it internally when
 its fencing token was superseded, and the outcome is dropped.
@@ -96,3 +107,121 @@ class Permanent(HandlerError):
 
 class LeaseLost(InterlockError):
     """The worker's lease was taken over (fencing token superseded); its outcome is dropped."""
+
+
+class _VendorDetail:
+    """What a connector knows about a failed call (mixed into the vendor errors)."""
+
+    connector: str | None
+    operation: str | None
+    status: int | None
+    code: str | None
+
+    def _detail(
+        self,
+        connector: str | None,
+        operation: str | None,
+        status: int | None,
+        code: str | None,
+    ) -> None:
+        self.connector = connector
+        self.operation = operation
+        self.status = status
+        self.code = code
+
+
+class VendorUnavailable(_VendorDetail, Retryable):
+    """A vendor answered 5xx, timed out or reset the connection: retried with backoff."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        operation: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self._detail(connector, operation, status, code)
+
+
+class CircuitOpen(Retryable):
+    """A connector's circuit breaker is open: the call failed fast without reaching the
+    vendor. ``retry_after`` is when the breaker lets a trial call through."""
+
+    def __init__(self, message: str, *, connector: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.connector = connector
+        self.retry_after = max(0.0, float(retry_after))
+
+
+class ConnectionPaused(RateLimited):
+    """A connection needs re-authorization (its refresh token was refused): its deliveries
+    wait ``retry_after`` seconds and try again, without using up their retry budget, until
+    an operator stores new credentials (``interlock secrets set``)."""
+
+    def __init__(self, message: str, *, connector: str, retry_after: float) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.connector = connector
+
+
+class VendorRejected(_VendorDetail, Permanent):
+    """A vendor refused the request itself (a 4xx such as a validation error)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        operation: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self._detail(connector, operation, status, code)
+
+
+class PermissionDenied(_VendorDetail, Permanent):
+    """A vendor answered 401 or 403: the credential is wrong, revoked or lacks a scope.
+    Never retried blindly; ``scope`` is what the credential was granted, when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        operation: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        scope: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self._detail(connector, operation, status, code)
+        self.scope = scope
+
+
+class ResourceNotFound(_VendorDetail, Permanent):
+    """A vendor answered 404 or 410 (not the store's :class:`NotFound`)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str | None = None,
+        operation: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self._detail(connector, operation, status, code)
+
+
+class EgressDenied(Permanent):
+    """A connector refused to connect: the host resolves to a private, loopback, link-local
+    or otherwise non-public address that is not explicitly allowed."""
+
+    def __init__(self, message: str, *, host: str, address: str) -> None:
+        super().__init__(message)
+        self.host = host
+        self.address = address

@@ -18,6 +18,7 @@ metrics never imports prometheus_client.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from bisect import bisect_left
@@ -235,7 +236,13 @@ def serve_metrics(app: Interlock, host: str, port: int) -> Callable[[], None]:
     from prometheus_client import start_http_server
 
     try:
-        server, thread = start_http_server(port, addr=host, registry=process_metrics(app).registry)
+        registry = process_metrics(app).registry
+        if app.connectors:
+            from interlock.connectors import connector_metrics
+
+            with contextlib.suppress(ValueError):  # registered by an earlier call
+                registry.register(connector_metrics(app))
+        server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         raise ConfigurationError(
             f"cannot serve metrics on {host}:{port} ({exc.strerror or exc}); "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from interlock.errors import ContractViolation, LimitExceeded, Permanent, RateLimited
+from interlock.errors import CircuitOpen, ContractViolation, LimitExceeded, Permanent, RateLimited
 from interlock.flows import Retry
 
 ErrorClass = Literal["retryable", "rate_limited", "permanent", "contract", "limit"]
@@ -65,6 +65,8 @@ def decide(
         if attempt >= policy.attempts:
             return Decision("dead", 0.0, error_class, True)
         delay, counts = backoff(attempt, policy, rand), True
+        if isinstance(error, CircuitOpen):  # no use trying before the breaker lets a call by
+            delay = max(delay, error.retry_after)
     limit = policy.max_elapsed_s
     if limit is not None and now + delay - first_attempt_at > limit:
         return Decision("dead", 0.0, error_class, counts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,14 +32,27 @@ from interlock.redaction import Redactor
 
 if TYPE_CHECKING:
     from interlock.clock import Clock
+    from interlock.connectors.base import Connector
     from interlock.stores.base import Claimed, Store
 
 P = ParamSpec("P")
 R = TypeVar("R")
 C = TypeVar("C", bound=Contract)
+K = TypeVar("K", bound="Connector")
 EmitFn = Callable[..., Awaitable[str]]
 
 current_context: ContextVar[Context | None] = ContextVar("interlock_context", default=None)
+# The unique name of the step whose function is running (connectors derive idempotency keys
+# from it), None outside a step.
+current_step: ContextVar[str | None] = ContextVar("interlock_step", default=None)
+# The connectors of the app that owns a store (registered by Interlock when it opens its
+# store), so that ctx.connector() needs nothing from the worker.
+_connectors: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def register_connectors(store: Any, connectors: dict[str, Any]) -> None:
+    """Make ``connectors`` what ``ctx.connector()`` finds for deliveries of ``store``."""
+    _connectors[store] = connectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +123,7 @@ class Context:
         self._seen: dict[str, int] = {}
         self._recorded = dict(claimed.steps)
         self._new_steps = 0
+        self._calls: dict[str | None, int] = {}  # mutating connector calls, per step
         self._log: Any = None
         self.flow = flow
         self.event: Event = claimed.event
@@ -232,9 +247,13 @@ class Context:
         if unique in self._recorded:
             return self._recorded[unique]
         self._check_lease(unique)
-        result = fn(*args, **kwargs)
-        if inspect.isawaitable(result):
-            result = await result
+        token = current_step.set(unique)
+        try:
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        finally:
+            current_step.reset(token)
         return await self._record(unique, result)
 
     async def sleep(self, duration: Duration, *, name: str | None = None) -> None:
@@ -304,6 +323,37 @@ class Context:
             "causation_id": self.event_id,
         }
 
+    # -- connectors -------------------------------------------------------------------
+    @overload
+    def connector(self, which: type[K]) -> K: ...
+
+    @overload
+    def connector(self, which: str) -> Connector: ...
+
+    def connector(self, which: str | type[K]) -> Connector | K:
+        """The app's connector named ``which`` (or the one of that class), bound to this
+        delivery: its mutating calls carry idempotency keys from this delivery and step,
+        its calls carry the correlation id, and it follows the flow's dry-run switch."""
+        from interlock.connectors.runtime import find
+
+        return find(_connectors.get(self._store) or {}, which).bind(self)
+
+    def call_key(self) -> str:
+        """The idempotency key of the next mutating connector call of this run.
+
+        Inside a step, the first call gets ``step_key(step)`` (the key a hand-written
+        call would use) and the n-th ``step_key("step@n")``; outside any step, the n-th
+        call of the run gets ``step_key("@n")``. Keys are the same on every retry as long
+        as the flow makes its calls in the same order (completed steps are not re-run,
+        so their calls do not count).
+        """
+        step = current_step.get()
+        n = self._calls.get(step, 0) + 1
+        self._calls[step] = n
+        if step is None:
+            return self.step_key(f"@{n}")
+        return self.step_key(step) if n == 1 else self.step_key(f"{step}@{n}")
+
 
 class SyncContext:
     """The context handed to plain (``def``) flow handlers, which run in a thread pool.
@@ -354,9 +404,20 @@ class SyncContext:
         if unique in self._ctx._recorded:
             recorded: R = self._ctx._recorded[unique]
             return recorded
-        result = fn(*args, **kwargs)
+        token = current_step.set(unique)
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            current_step.reset(token)
         stored: R = self._wait(self._ctx._record(unique, result))
         return stored
+
+    def connector(self, which: str | type[Connector]) -> Any:
+        """The connector, bound to this delivery, with blocking methods: each of its async
+        methods runs on the worker's event loop and this thread waits for the result."""
+        from interlock.connectors.runtime import Blocking
+
+        return Blocking(self._ctx.connector(which), self._wait)
 
     def sleep(self, duration: Duration, *, name: str | None = None) -> None:
         self._wait(self._ctx.sleep(duration, name=name))

@@ -56,6 +56,7 @@ class WorkerConfig:
     poll: float = 0.002  # seconds between checks for work committed by other processes
     grace: float = 30.0  # seconds to finish in-flight work on stop
     max_reason: int = 500  # characters of an attempt's reason
+    checks_every: float | None = None  # seconds between connector synthetic checks (None: off)
 
 
 @dataclass(slots=True)
@@ -127,6 +128,7 @@ class Worker:
         self.app._local_workers.append(self)
         # With every slot busy, fill() waits for a free one; a stop must not wait for it.
         unblock = asyncio.create_task(_set_when(stop, self._slot))
+        checks = self._start_checks(stop)
         try:
             while not stop.is_set():
                 if await self.fill() == 0:
@@ -138,7 +140,18 @@ class Worker:
             unblock.cancel()
             await self._drain()
             beat.cancel()
+            if checks is not None:
+                checks.cancel()
             self.app._forget_wake_event(wake)
+
+    def _start_checks(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
+        """Connector synthetic checks on a schedule, when configured and there are any."""
+        every = self.config.checks_every
+        if not every or not self.app.connectors:
+            return None
+        from interlock.connectors.checks import run_checks
+
+        return asyncio.create_task(run_checks(self.app, every=every, stop=stop))
 
     def reserve(self, wanted: int) -> int:
         """Promise up to ``wanted`` free slots to an emit on this loop (a direct lease)."""

@@ -31,6 +31,14 @@ EXPECTED = {
     "Worker",
     "WorkerConfig",
     "__version__",
+    # vendor errors raised by connectors (interlock.connectors holds the connectors)
+    "CircuitOpen",
+    "ConnectionPaused",
+    "EgressDenied",
+    "PermissionDenied",
+    "ResourceNotFound",
+    "VendorRejected",
+    "VendorUnavailable",
 }
 
 
@@ -53,3 +61,8 @@ def test_every_exported_name_exists_and_errors_share_one_root() -> None:
         "NotFound",
     ):
         assert issubclass(getattr(interlock, name), interlock.InterlockError)
+    for name in ("VendorUnavailable", "CircuitOpen", "ConnectionPaused"):
+        assert issubclass(getattr(interlock, name), interlock.Retryable)
+    assert issubclass(interlock.ConnectionPaused, interlock.RateLimited)
+    for name in ("PermissionDenied", "ResourceNotFound", "VendorRejected", "EgressDenied"):
+        assert issubclass(getattr(interlock, name), interlock.Permanent)

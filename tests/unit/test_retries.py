@@ -5,6 +5,7 @@ import random
 import pytest
 
 from interlock import (
+    CircuitOpen,
     ConfigurationError,
     ContractViolation,
     LimitExceeded,
@@ -140,3 +141,14 @@ def test_max_elapsed_also_bounds_rate_limited_retries() -> None:
 def test_retry_policy_rejects_nonsense(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ConfigurationError, match=match):
         Retry(**kwargs)  # type: ignore[arg-type]
+
+
+def test_an_open_circuit_is_retried_no_sooner_than_its_cool_down() -> None:
+    policy = Retry(attempts=5, base="1s", cap="1m", jitter=False)
+    error = CircuitOpen("crm: breaker open", connector="crm", retry_after=30.0)
+    first = decide(error, policy, attempt=1, first_attempt_at=0.0, now=0.0, rand=0.5)
+    assert (first.kind, first.delay, first.counts) == ("retry", 30.0, True)
+    late = decide(error, policy, attempt=4, first_attempt_at=0.0, now=0.0, rand=0.5)
+    assert late.delay == 30.0  # the cool-down still dominates backoff (8 s)
+    exhausted = decide(error, policy, attempt=5, first_attempt_at=0.0, now=0.0, rand=0.5)
+    assert exhausted.kind == "dead"

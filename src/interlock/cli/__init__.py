@@ -13,6 +13,7 @@ from rich.table import Table
 from interlock.app import Interlock
 from interlock.cli.access import audit, tokens
 from interlock.cli.common import APP_HELP, DB_HELP, console, dump_json, friendly, load_app
+from interlock.cli.connectors import connectors_cli
 from interlock.cli.dlq import dlq
 from interlock.cli.events import events
 from interlock.cli.sandbox import sandbox
@@ -40,11 +41,20 @@ cli.add_typer(tokens, name="tokens")
 cli.add_typer(audit, name="audit")
 cli.add_typer(secrets_cli, name="secrets")
 cli.add_typer(sandbox, name="sandbox")
+cli.add_typer(connectors_cli, name="connectors")
 
 AppArg = Annotated[str | None, typer.Argument(help=APP_HELP, show_default=False)]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Lanes processed at once.", min=1)]
 LeaseOpt = Annotated[float, typer.Option(help="Seconds a claim is valid without a heartbeat.")]
 GraceOpt = Annotated[float, typer.Option(help="Seconds to finish in-flight work on SIGTERM.")]
+ChecksOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--checks-every",
+        help="Run every connector's synthetic checks this often (seconds); off by default.",
+        min=1,
+    ),
+]
 
 
 async def serve_worker(app: Interlock, config: WorkerConfig) -> None:
@@ -118,13 +128,16 @@ def run(
     concurrency: ConcurrencyOpt = 256,
     lease: LeaseOpt = 30.0,
     grace: GraceOpt = 30.0,
+    checks_every: ChecksOpt = None,
     gateway: Annotated[
         bool, typer.Option(help="Serve the gateway (webhooks, health) beside the worker.")
     ] = True,
 ) -> None:
     """Run the app: migrate the store if needed, then serve the gateway and a worker until
     Ctrl-C or SIGTERM."""
-    config = WorkerConfig(concurrency=concurrency, lease=lease, grace=grace)
+    config = WorkerConfig(
+        concurrency=concurrency, lease=lease, grace=grace, checks_every=checks_every
+    )
     if gateway:
         _serve(app, host, port, config)
     else:
@@ -150,6 +163,7 @@ def worker(
     concurrency: ConcurrencyOpt = 256,
     lease: LeaseOpt = 30.0,
     grace: GraceOpt = 30.0,
+    checks_every: ChecksOpt = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -162,7 +176,10 @@ def worker(
 ) -> None:
     """Run one more worker process. Start as many as you like against the same store."""
     metrics = (metrics_host, metrics_port) if metrics_port is not None else None
-    _work(app, WorkerConfig(concurrency=concurrency, lease=lease, grace=grace), metrics)
+    config = WorkerConfig(
+        concurrency=concurrency, lease=lease, grace=grace, checks_every=checks_every
+    )
+    _work(app, config, metrics)
 
 
 @db.command("upgrade")

@@ -130,6 +130,10 @@ def metrics_endpoint(
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(app, ingress, auth, intake))
     registry.register(process_metrics(app))
+    if app.connectors:  # calls, latency, breaker state, limiter waits, credential expiry
+        from interlock.connectors import connector_metrics
+
+        registry.register(connector_metrics(app))
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

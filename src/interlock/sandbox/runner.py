@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from interlock.connectors.egress import allow_egress, disallow_egress
 from interlock.errors import ConfigurationError
 from interlock.sandbox.generic import GenericSimulator
 from interlock.sandbox.hubspot import HubSpotSimulator
@@ -147,8 +148,11 @@ async def _serving(sims: list[Simulator], host: str, port_base: int | None) -> A
                     failed[0].result()
                     raise ConfigurationError("a sandbox simulator stopped while starting")
                 await asyncio.sleep(0.005)
+            # Connectors refuse loopback by default; the sandbox allows its own ports only.
+            allow_egress(*(sim.url for sim in sims))
             yield
         finally:
+            disallow_egress(*(sim.url for sim in sims))
             for server in servers:
                 server.should_exit = True
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -210,6 +210,71 @@ class Stats:
     oldest_due_lag: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class PermitGrant:
+    """Rate-limit permits reserved from a shared bucket: one call may start at each of
+    ``slots`` (times, on the caller's clock); with none, ``wait`` seconds until one can
+    be reserved."""
+
+    granted: int
+    wait: float
+    slots: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorState:
+    """A connector's shared state: its circuit breaker and whether its connection works."""
+
+    name: str
+    breaker: str  # closed | open | half_open
+    breaker_until: float | None  # open: until when; half_open: the trial's deadline
+    opened: int  # how many times the breaker opened
+    connection: str  # ok | needs_reauth
+    reason: str | None
+    seed: str | None  # fingerprint of the credential that was refused (re-auth changes it)
+    updated_at: float
+
+
+def take_permits(
+    tokens: float | None,
+    at: float,
+    want: int,
+    rate: float,
+    burst: float,
+    now: float,
+    horizon: float = 0.0,
+) -> tuple[PermitGrant, float, float]:
+    """Reserve up to ``want`` permits from a token bucket: ``(grant, tokens, at)`` after it.
+
+    The bucket holds at most ``burst`` tokens and refills ``rate`` per second from
+    ``at``; ``tokens`` None is a new, full bucket. Permits may be reserved up to
+    ``horizon`` seconds ahead, each with the time it may be used (its slot), so one
+    lease serves a whole wave of callers even at a steady rate: the tokens go
+    negative by what is reserved. The slots are those of a GCRA, so no window of
+    ``T`` seconds ever holds more than ``burst + rate·T`` of them. A pause (a
+    vendor's Retry-After) is ``tokens = 0`` with ``at`` in the future. Every store
+    runs exactly this, so all processes sharing a bucket agree::
+
+        >>> grant, tokens, at = take_permits(None, 0.0, 3, 10.0, 2.0, 5.0, horizon=0.1)
+        >>> grant.granted, [round(s, 2) for s in grant.slots], round(tokens, 2)
+        (3, [5.0, 5.0, 5.1], -1.0)
+    """
+    if tokens is None:
+        tokens, at = burst, now
+    tokens = min(burst, tokens + max(0.0, now - at) * rate)
+    base = max(at, now)
+    reservable = tokens + (now + horizon - base) * rate
+    granted = max(0, min(want, int(reservable + 1e-9)))
+    slots = tuple(base + max(0.0, (i + 1 - tokens) / rate) for i in range(granted))
+    if granted:
+        return PermitGrant(granted, 0.0, slots), tokens - granted, base
+    # Come back when a batch for every caller waiting (as many as one horizon holds) can be
+    # reserved at once: the first of them is still due no later than if reserved alone.
+    batch = max(1, min(want, int(1 + horizon * rate)))
+    ready = base + (batch - tokens) / rate - horizon
+    return PermitGrant(0, max(ready - now, 1e-3)), tokens, base
+
+
 class Store(Protocol):
     """Durable state of one interlock app."""
 
@@ -319,6 +384,26 @@ class Store(Protocol):
     async def take_lock(self, name: str, holder: str, *, until: float, now: float) -> bool: ...
 
     async def release_lock(self, name: str, holder: str) -> None: ...
+
+    async def lease_permits(
+        self, key: str, want: int, *, rate: float, burst: float, now: float, horizon: float
+    ) -> PermitGrant: ...
+
+    async def pause_permits(self, key: str, until: float, *, now: float) -> None: ...
+
+    def connector_state(self, name: str) -> ConnectorState | None: ...
+
+    def connector_states(self) -> list[ConnectorState]: ...
+
+    async def open_breaker(self, name: str, *, until: float, now: float) -> None: ...
+
+    async def try_breaker_trial(self, name: str, *, until: float, now: float) -> bool: ...
+
+    async def close_breaker(self, name: str, *, now: float) -> bool: ...
+
+    async def set_connection(
+        self, name: str, status: str, *, reason: str | None, seed: str | None, now: float
+    ) -> None: ...
 
     def flow_counts(self) -> dict[str, dict[str, int]]: ...
 

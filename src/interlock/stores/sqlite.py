@@ -27,11 +27,13 @@ from interlock.stores.base import (
     AttemptRow,
     AuditRow,
     Claimed,
+    ConnectorState,
     DeadFilter,
     DeliveryRow,
     EmitResult,
     NewEvent,
     Outcome,
+    PermitGrant,
     SecretInfo,
     SecretValue,
     Stats,
@@ -43,19 +45,25 @@ from interlock.stores.sqlite_tx import (
     Q,
     _attempt,
     _audit,
+    _breaker_trial,
     _claim,
+    _close_breaker,
     _create_token,
     _delivery,
     _discard,
     _emit,
     _event,
     _heartbeat,
+    _lease_permits,
+    _open_breaker,
+    _pause_permits,
     _put_secret,
     _record_steps,
     _reencrypt_secrets,
     _release_lock,
     _replay,
     _revoke_token,
+    _set_connection,
     _settle,
     _take_lock,
     _upgrade,
@@ -112,7 +120,8 @@ class SqliteStore:
             url,
             busy_timeout=busy_timeout,
             synchronous=DURABILITY[durability],
-            light_ops=frozenset({_claim, _heartbeat}),
+            # Rate-limit leases are ephemeral too: a lost one only means permits unused.
+            light_ops=frozenset({_claim, _heartbeat, _lease_permits, _pause_permits}),
         )
         self._writer = GroupCommitWriter(self._connect_writer, url, busy_timeout=busy_timeout)
 
@@ -560,6 +569,46 @@ class SqliteStore:
             out.setdefault(str(flow), {})[str(status)] = int(n)
         return out
 
+    # -- connectors ---------------------------------------------------------------------
+    async def lease_permits(
+        self, key: str, want: int, *, rate: float, burst: float, now: float, horizon: float
+    ) -> PermitGrant:
+        """Reserve up to ``want`` permits of the shared bucket ``key`` (one light write)."""
+        grant: PermitGrant = await self._async_writer.submit(
+            _lease_permits, key, want, rate, burst, now, horizon
+        )
+        return grant
+
+    async def pause_permits(self, key: str, until: float, *, now: float) -> None:
+        """No permits from bucket ``key`` before ``until`` (a vendor said to back off)."""
+        await self._async_writer.submit(_pause_permits, key, until)
+
+    def connector_state(self, name: str) -> ConnectorState | None:
+        rows = self._read(Q["connector-state-columns"] + " WHERE name = ?", (name,))
+        return _connector_state(rows[0]) if rows else None
+
+    def connector_states(self) -> list[ConnectorState]:
+        return [
+            _connector_state(r) for r in self._read(Q["connector-state-columns"] + " ORDER BY name")
+        ]
+
+    async def open_breaker(self, name: str, *, until: float, now: float) -> None:
+        await self._async_writer.submit(_open_breaker, name, until, now)
+
+    async def try_breaker_trial(self, name: str, *, until: float, now: float) -> bool:
+        """Take the single trial call of an open breaker whose cool-down is over."""
+        taken: bool = await self._async_writer.submit(_breaker_trial, name, until, now)
+        return taken
+
+    async def close_breaker(self, name: str, *, now: float) -> bool:
+        changed: bool = await self._async_writer.submit(_close_breaker, name, now)
+        return changed
+
+    async def set_connection(
+        self, name: str, status: str, *, reason: str | None, seed: str | None, now: float
+    ) -> None:
+        await self._async_writer.submit(_set_connection, name, status, reason, seed, now)
+
 
 def _token(row: Any) -> TokenRow:
     return TokenRow(row[0], row[1], role_of(row[2]), row[3], row[4], row[5], row[6])
@@ -569,3 +618,9 @@ def _any_prefix(subject: str) -> str:
     """A LIKE pattern for ``<any prefix>:subject``."""
     escaped = subject.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%:{escaped}"
+
+
+def _connector_state(row: Any) -> ConnectorState:
+    return ConnectorState(
+        str(row[0]), str(row[1]), row[2], int(row[3]), str(row[4]), row[5], row[6], row[7]
+    )

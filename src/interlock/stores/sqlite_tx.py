@@ -23,7 +23,9 @@ from interlock.stores.base import (
     EmitResult,
     NewEvent,
     Outcome,
+    PermitGrant,
     WaitSpec,
+    take_permits,
 )
 from interlock.stores.sql import migrations, queries
 
@@ -582,3 +584,49 @@ def _attempt(row: Any) -> AttemptRow:
 
 def _audit(row: Any) -> AuditRow:
     return AuditRow(row[0], row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]))
+
+
+# -- connectors: shared rate-limit buckets, breakers and connection health ------------------
+
+
+def _lease_permits(
+    conn: sqlite3.Connection,
+    key: str,
+    want: int,
+    rate: float,
+    burst: float,
+    now: float,
+    horizon: float,
+) -> PermitGrant:
+    row = conn.execute(Q["permits-of"], (key,)).fetchone()
+    tokens, at = (None, now) if row is None else (float(row[0]), float(row[1]))
+    grant, tokens_after, at_after = take_permits(tokens, at, want, rate, burst, now, horizon)
+    conn.execute(Q["save-permits"], (key, tokens_after, at_after))
+    return grant
+
+
+def _pause_permits(conn: sqlite3.Connection, key: str, until: float) -> None:
+    conn.execute(Q["pause-permits"], (key, until))
+
+
+def _open_breaker(conn: sqlite3.Connection, name: str, until: float, now: float) -> None:
+    conn.execute(Q["open-breaker"], (name, until, now))
+
+
+def _breaker_trial(conn: sqlite3.Connection, name: str, until: float, now: float) -> bool:
+    return bool(conn.execute(Q["breaker-trial"], (until, now, name, now)).rowcount)
+
+
+def _close_breaker(conn: sqlite3.Connection, name: str, now: float) -> bool:
+    return bool(conn.execute(Q["close-breaker"], (now, name)).rowcount)
+
+
+def _set_connection(
+    conn: sqlite3.Connection,
+    name: str,
+    status: str,
+    reason: str | None,
+    seed: str | None,
+    now: float,
+) -> None:
+    conn.execute(Q["set-connection"], (name, status, reason, seed, now))

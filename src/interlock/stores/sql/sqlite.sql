@@ -263,3 +263,40 @@ RETURNING holder;
 
 -- name: release-lock
 DELETE FROM locks WHERE name = ? AND holder = ?;
+
+-- name: permits-of
+SELECT tokens, at FROM connector_permits WHERE key = ?;
+
+-- name: save-permits
+INSERT INTO connector_permits (key, tokens, at) VALUES (?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at;
+
+-- name: pause-permits
+-- No permits before `until` (a vendor's Retry-After or exhausted quota), and none saved up.
+INSERT INTO connector_permits (key, tokens, at) VALUES (?, 0, ?)
+ON CONFLICT (key) DO UPDATE SET tokens = 0, at = max(connector_permits.at, excluded.at);
+
+-- name: connector-state-columns
+SELECT name, breaker, breaker_until, opened, connection, reason, seed, updated_at
+FROM connector_state
+
+-- name: open-breaker
+INSERT INTO connector_state (name, breaker, breaker_until, opened, updated_at)
+VALUES (?, 'open', ?, 1, ?)
+ON CONFLICT (name) DO UPDATE SET breaker = 'open', breaker_until = excluded.breaker_until,
+    opened = connector_state.opened + 1, updated_at = excluded.updated_at;
+
+-- name: breaker-trial
+-- One trial call at a time across every process: after the cool-down (or when an earlier
+-- trial's holder vanished past its deadline), the first to ask gets it.
+UPDATE connector_state SET breaker = 'half_open', breaker_until = ?, updated_at = ?
+WHERE name = ? AND breaker IN ('open', 'half_open') AND breaker_until <= ?;
+
+-- name: close-breaker
+UPDATE connector_state SET breaker = 'closed', breaker_until = NULL, updated_at = ?
+WHERE name = ? AND breaker != 'closed';
+
+-- name: set-connection
+INSERT INTO connector_state (name, connection, reason, seed, updated_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET connection = excluded.connection, reason = excluded.reason,
+    seed = excluded.seed, updated_at = excluded.updated_at;
