@@ -3,9 +3,11 @@
 Runs bench/throughput.py (interlock) and each peer script under bench/peers/
 with --json, then prints one table with every figure and interlock's ratio to
 each peer. Peers that cannot run here (Redis down, package missing) are
-reported as skipped with the reason; interlock's own run must succeed.
+reported as skipped with the reason; interlock's own runs must succeed.
+Then runs bench/ingress.py (verified webhook ingress through the real gateway,
+load from another process) and prints its table.
 
-    python bench/run_all.py [--events 20000] [--keys 500] [--only interlock,celery]
+    python bench/run_all.py [--events 20000] [--keys 500] [--only interlock,celery,ingress]
 """
 
 from __future__ import annotations
@@ -31,11 +33,21 @@ RUNS: list[tuple[str, list[str]]] = [
     ("dramatiq", ["peers/dramatiq_bench.py"]),
     ("celery", ["peers/celery_bench.py"]),
 ]
+# Not the events/keys workload: their own figures, their own table.
+INGRESS_RUNS: list[tuple[str, list[str]]] = [
+    ("ingress", ["ingress.py"]),
+]
 
 
-def run_one(label: str, argv: list[str], events: int, keys: int) -> dict[str, Any]:
-    cmd = [sys.executable, str(HERE / argv[0]), *argv[1:], "--events", str(events)]
-    cmd += ["--keys", str(keys), "--json"]
+def run_one(
+    label: str, argv: list[str], events: int | None = None, keys: int | None = None
+) -> dict[str, Any]:
+    cmd = [sys.executable, str(HERE / argv[0]), *argv[1:]]
+    if events is not None:
+        cmd += ["--events", str(events)]
+    if keys is not None:
+        cmd += ["--keys", str(keys)]
+    cmd += ["--json"]
     print(f"· {label}: {' '.join(cmd[1:])}", flush=True)
     started = time.monotonic()
     try:
@@ -58,6 +70,43 @@ def fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def print_ingress(results: list[dict[str, Any]]) -> None:
+    """The webhook-ingress figures, one row per server layout measured."""
+    print("\nWebhook ingress (bench/ingress.py): signed Standard Webhooks requests from a")
+    print("separate load process on loopback; 202 only after the event and its delivery are")
+    print("committed with synchronous=FULL. 202/s: closed loop at saturation; latency: open")
+    print("loop at a fixed rate ('offered'; 'served' is what the server kept up with), from")
+    print("each request's scheduled send time. 'stored': events and deliveries in the")
+    print("database equal the 202s.")
+    header = (
+        f"{'server':<34}{'202/s':>8}{'offered':>9}{'served':>8}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'max ms':>9}"
+        f"{'RSS MB':>8}{'non-202':>9}{'stored':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        if "skipped" in r:
+            print(f"{r['name']:<34}skipped: {r['skipped']}")
+            continue
+        for layout in r.get("layouts", []):
+            bad = sum(layout["non_202"].values()) + layout["errors"]
+            print(
+                f"{layout['server'][:33]:<34}"
+                f"{fmt(layout.get('saturation_rps'), ',.0f'):>8}"
+                f"{fmt(layout.get('rate'), ',.0f'):>9}"
+                f"{fmt(layout.get('rate_achieved_rps'), ',.0f'):>8}"
+                f"{fmt(layout.get('p50_ms'), '.2f'):>9}"
+                f"{fmt(layout.get('p99_ms'), '.2f'):>9}"
+                f"{fmt(layout.get('max_ms'), '.2f'):>9}"
+                f"{fmt(layout.get('peak_rss_mb'), '.0f'):>8}"
+                f"{bad:>9,}"
+                f"{'ok' if layout['stored_matches_accepted'] else 'DIFFERS':>8}"
+            )
+        if r.get("layouts") and max(x["other_cpu_pct"] for x in r["layouts"]) > 25:
+            print("(other processes were busy during this run: the figures are skewed)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="interlock vs peers on one workload")
     parser.add_argument("--events", type=int, default=20_000)
@@ -71,36 +120,45 @@ def main() -> int:
         for label, argv in RUNS
         if only is None or label in only
     ]
+    ingress = [
+        run_one(label, argv) for label, argv in INGRESS_RUNS if only is None or label in only
+    ]
     ours = next((r for r in results if r.get("label") == "interlock"), None)
-    print()
-    print(
-        f"{args.events:,} events over {args.keys} keys, one step per event — "
-        f"{platform.node()}, {platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}"
-    )
-    header = f"{'system':<34}{'ingest/s':>10}{'e2e/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>9}"
-    print(header + f"{'e2e vs us':>11}")
-    print("-" * (len(header) + 11))
-    for r in results:
-        if "skipped" in r:
-            print(f"{r['name']:<34}skipped: {r['skipped']}")
-            continue
-        ratio = "-"
-        if ours and "skipped" not in ours and r is not ours and r.get("e2e_events_per_s"):
-            ratio = f"{ours['e2e_events_per_s'] / r['e2e_events_per_s']:.2f}x"
+    if results:
+        print()
         print(
-            f"{r.get('name', r['label'])[:33]:<34}"
-            f"{fmt(r.get('ingest_events_per_s'), ',.0f'):>10}"
-            f"{fmt(r.get('e2e_events_per_s'), ',.0f'):>10}"
-            f"{fmt(r.get('p50_ms'), '.2f'):>9}"
-            f"{fmt(r.get('p99_ms'), '.2f'):>9}"
-            f"{fmt(r.get('peak_rss_mb'), '.0f'):>9}"
-            f"{ratio:>11}"
+            f"{args.events:,} events over {args.keys} keys, one step per event — "
+            f"{platform.node()}, {platform.processor() or platform.machine()}, Python "
+            f"{platform.python_version()}"
         )
-    print("\n'e2e vs us' is interlock (durable) end-to-end events/s divided by the peer's.")
+        header = (
+            f"{'system':<34}{'ingest/s':>10}{'e2e/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS MB':>9}"
+        )
+        print(header + f"{'e2e vs us':>11}")
+        print("-" * (len(header) + 11))
+        for r in results:
+            if "skipped" in r:
+                print(f"{r['name']:<34}skipped: {r['skipped']}")
+                continue
+            ratio = "-"
+            if ours and "skipped" not in ours and r is not ours and r.get("e2e_events_per_s"):
+                ratio = f"{ours['e2e_events_per_s'] / r['e2e_events_per_s']:.2f}x"
+            print(
+                f"{r.get('name', r['label'])[:33]:<34}"
+                f"{fmt(r.get('ingest_events_per_s'), ',.0f'):>10}"
+                f"{fmt(r.get('e2e_events_per_s'), ',.0f'):>10}"
+                f"{fmt(r.get('p50_ms'), '.2f'):>9}"
+                f"{fmt(r.get('p99_ms'), '.2f'):>9}"
+                f"{fmt(r.get('peak_rss_mb'), '.0f'):>9}"
+                f"{ratio:>11}"
+            )
+        print("\n'e2e vs us' is interlock (durable) end-to-end events/s divided by the peer's.")
+    if ingress:
+        print_ingress(ingress)
     if args.json_out:
-        args.json_out.write_text(json.dumps(results, indent=2))
-    return 0 if ours is None or "skipped" not in ours else 1
+        args.json_out.write_text(json.dumps(results + ingress, indent=2))
+    failed = (ours is not None and "skipped" in ours) or any("skipped" in r for r in ingress)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
