@@ -31,12 +31,17 @@ from interlock.connectors.checks import CheckResult, check, check_all, run_check
 from interlock.connectors.classify import ErrorDetails, VendorError
 from interlock.connectors.egress import Egress, allow_egress, disallow_egress
 from interlock.connectors.http import HttpConnector
+from interlock.connectors.hubspot import HubSpot
 from interlock.connectors.limiter import Rate
 from interlock.connectors.metrics import ConnectorMetrics
 from interlock.connectors.oauth import OAuth2ClientCredentials, OAuth2RefreshToken
 from interlock.connectors.runtime import runtime_of
+from interlock.connectors.shopify import Shopify
 from interlock.connectors.signals import RateSignal, call_limit
+from interlock.connectors.slack import Slack
+from interlock.connectors.stripe import Stripe
 from interlock.connectors.tokenset import TokenSet
+from interlock.connectors.zendesk import Zendesk
 
 if TYPE_CHECKING:
     from interlock.app import Interlock
@@ -62,14 +67,19 @@ __all__ = [
     "Egress",
     "ErrorDetails",
     "HttpConnector",
+    "HubSpot",
     "OAuth2ClientCredentials",
     "OAuth2RefreshToken",
     "Probe",
     "Rate",
     "RateSignal",
+    "Shopify",
+    "Slack",
+    "Stripe",
     "Timeouts",
     "TokenSet",
     "VendorError",
+    "Zendesk",
     "allow_egress",
     "call_limit",
     "check",

@@ -270,6 +270,17 @@ class Connector:
             return None
         return (self.name if call.account is None else f"{self.name}@{call.account}"), self.rate
 
+    def mutates(self, call: Call) -> bool:
+        """Whether a call changes the vendor's state: it then carries an idempotency key and
+        is not sent in dry-run. Any method but GET, HEAD and OPTIONS; vendors whose reads
+        are POSTs (HubSpot's search) say which."""
+        return call.mutating
+
+    def credentials_refused(self, response: httpx.Response, error: VendorError) -> bool:
+        """Whether an answer refused the credentials, so fresh OAuth tokens may cure it (one
+        refresh, one more try): a 401; Slack says it with ``200 {"error": "token_expired"}``."""
+        return response.status_code == 401
+
     def simulate(self, request: httpx.Request, idempotency_key: str | None) -> httpx.Response:
         """The dry-run answer to a mutating call; vendors return their own shapes."""
         return calls_.simulate(request, idempotency_key)
@@ -307,7 +318,8 @@ class Connector:
             method, target, params=params, json=json, data=data, content=content, headers=headers
         )
         ctx = self.context()
-        if call.mutating and self.idempotency_header:
+        mutating = self.mutates(call)
+        if mutating and self.idempotency_header:
             key = idempotency_key or (ctx.call_key() if ctx is not None else None)
             if key:
                 request.headers[self.idempotency_header] = key
@@ -315,7 +327,7 @@ class Connector:
             if self.correlation_header:
                 request.headers[self.correlation_header] = ctx.correlation_id
             request.headers["traceparent"] = calls_.traceparent(ctx.correlation_id)
-        if call.mutating and (self.dry_run or self.runtime.dry_run(ctx.flow if ctx else None)):
+        if mutating and (self.dry_run or self.runtime.dry_run(ctx.flow if ctx else None)):
             return pipeline.dry_run(self, call, request, ctx)
         return await pipeline.guarded(self, call, request)
 

@@ -90,7 +90,7 @@ async def perform(connector: Connector, call: Call, request: httpx.Request) -> h
             return response
         if (
             attempt == 1
-            and response.status_code == 401
+            and connector.credentials_refused(response, error)
             and await connector.auth.rejected(request, connector)
         ):
             if limiter is not None:
