@@ -5,9 +5,10 @@ with --json, then prints one table with every figure and interlock's ratio to
 each peer. Peers that cannot run here (Redis down, package missing) are
 reported as skipped with the reason; interlock's own runs must succeed.
 Then runs bench/ingress.py (verified webhook ingress through the real gateway,
-load from another process) and prints its table.
+load from another process) and bench/connectors.py (guardrail cost per vendor
+call), each printing its own table.
 
-    python bench/run_all.py [--events 20000] [--keys 500] [--only interlock,celery,ingress]
+    python bench/run_all.py [--events 20000] [--keys 500] [--only interlock,celery,ingress,connectors]
 """
 
 from __future__ import annotations
@@ -158,6 +159,11 @@ def main() -> int:
     if args.json_out:
         args.json_out.write_text(json.dumps(results + ingress, indent=2))
     failed = (ours is not None and "skipped" in ours) or any("skipped" in r for r in ingress)
+    if only is None or "connectors" in only:
+        # Guardrail overhead per vendor call and events/s through a calling flow: its own table.
+        print("\nConnectors (bench/connectors.py):", flush=True)
+        code = subprocess.run([sys.executable, str(HERE / "connectors.py")], check=False).returncode
+        failed = failed or code != 0
     return 1 if failed else 0
 
 
