@@ -17,6 +17,7 @@ object with :meth:`Secrets.resolve`.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -37,6 +38,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 KEY_VARIABLE = "INTERLOCK_SECRET_KEY"
 
 
+@functools.lru_cache(maxsize=1024)  # called on every webhook; names are few and fixed
 def env_name(name: str) -> str:
     """The environment variable that holds secret ``name``."""
     if not _NAME.match(name) or len(name) > 200:
@@ -103,6 +105,7 @@ class Secrets:
         self.cache_ttl = cache_ttl
         self._clock = clock
         self._cache: dict[str, tuple[float, Resolved]] = {}
+        self._from_env: dict[str, Resolved] = {}  # the last value seen in the environment
         self._lock = threading.Lock()
 
     # -- reading ------------------------------------------------------------------------
@@ -113,8 +116,11 @@ class Secrets:
     def lookup(self, name: str) -> Resolved:
         var = env_name(name)
         value = os.environ.get(var)
-        if value:
-            return Resolved(value, None, None)
+        if value:  # read every time: a changed variable takes effect at once
+            seen = self._from_env.get(name)
+            if seen is None or seen.value != value:
+                seen = self._from_env[name] = Resolved(value, None, None)
+            return seen
         now = self._clock()
         cached = self._cache.get(name)
         if cached is not None and cached[0] > now:

@@ -7,15 +7,21 @@ import hashlib
 import hmac
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from interlock import PII, Context, Contract, Interlock
+from interlock.errors import StoreError
+from interlock.gateway.app import Gateway, build_gateway
 from interlock.gateway.server import server_for
 
 GITHUB_SECRET = "gh-test-secret-1"
@@ -418,3 +424,199 @@ async def test_a_source_secret_may_come_from_the_encrypted_store(
         app.close()
     assert good.status_code == 202, good.text
     assert bad.status_code == 401
+
+
+# -- the lean path for webhooks ------------------------------------------------------------
+def via_fastapi(gateway: Gateway) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """``gateway`` without its lean path: every request through FastAPI's routing."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await FastAPI.__call__(gateway, scope, receive, send)
+
+    return app
+
+
+def comparable(response: httpx.Response) -> tuple[Any, ...]:
+    """A response with what differs between two stores (event ids) masked."""
+    body = response.content
+    if response.headers.get("content-type") == "application/json":
+        data = response.json()
+        if "event_ids" in data:
+            data["event_ids"] = [len(i) for i in data["event_ids"]]
+        body = orjson.dumps(data)
+    headers = {k: v for k, v in response.headers.items() if k != "x-correlation-id"}
+    return response.status_code, headers, body, "x-correlation-id" in response.headers
+
+
+async def test_webhooks_take_the_lean_path_and_answer_exactly_as_through_fastapi(
+    tmp_path: Path, secrets: None
+) -> None:
+    lean_app, _ = build_app(tmp_path / "lean.db")
+    full_app, _ = build_app(tmp_path / "full.db")
+    lean, full = build_gateway(lean_app), build_gateway(full_app)
+    tampered = ISSUE.replace(b"Crash", b"Crush")
+    unmapped = orjson.dumps({"action": "closed", "issue": {}})
+    invoice = orjson.dumps(
+        {"id": "evt_1", "type": "x", "data": {"object": {"id": "in_1", "amount_due": 5}}}
+    )
+    several = orjson.dumps({"invoices": ["in_1", "in_2"]})
+    cases: list[tuple[str, bytes, dict[str, str]]] = [
+        ("/hooks/github", ISSUE, github_request(ISSUE)),
+        ("/hooks/github", ISSUE, github_request(ISSUE)),  # the vendor's retry
+        ("/hooks/github/issues", ISSUE, github_request(ISSUE, delivery="d-2")),
+        ("/hooks/github/", ISSUE, github_request(ISSUE, delivery="d-3")),  # topic ""
+        ("/hooks/github/a/b", ISSUE, github_request(ISSUE, delivery="d-4")),
+        ("/hooks/github", tampered, github_request(ISSUE)),
+        ("/hooks/github", ISSUE, {"content-type": "application/json"}),
+        ("/hooks/github", unmapped, github_request(unmapped, delivery="d-5")),
+        ("/hooks/nope", ISSUE, github_request(ISSUE)),
+        ("/hooks/gith%75b", ISSUE, github_request(ISSUE, delivery="d-6")),
+        ("/hooks/github", ISSUE, {**github_request(ISSUE), "content-type": "text/plain"}),
+        ("/hooks/github", b'{"a": 1, "a": 2}', github_request(b'{"a": 1, "a": 2}')),
+        ("/hooks/stripe", invoice, stripe_headers(invoice)),
+        ("/hooks/stripe", b"x" * 5000, stripe_headers(b"x" * 5000)),
+        ("/hooks/stripe", invoice, {**stripe_headers(invoice), "content-length": "12x"}),
+        ("/hooks/multi", several, github_request(several)),
+        ("/hooks/", ISSUE, github_request(ISSUE)),  # no source: not a webhook route
+        ("/hooks", ISSUE, github_request(ISSUE)),
+    ]
+    try:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=lean), base_url="http://t") as a,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=via_fastapi(full)), base_url="http://t"
+            ) as b,
+        ):
+            for path, body, headers in cases:
+                answers = [await c.post(path, content=body, headers=headers) for c in (a, b)]
+                assert comparable(answers[0]) == comparable(answers[1]), path
+            # Other methods on a webhook path are FastAPI's (405 with Allow).
+            got = await a.get("/hooks/github")
+            assert (got.status_code, got.headers["allow"]) == (405, "POST")
+            assert lean.middleware_stack is not None  # built for that GET only
+        assert [r[1:] for r in stored(lean_app)] == [r[1:] for r in stored(full_app)]
+        assert lean.openapi() == full.openapi()
+    finally:
+        lean_app.close()
+        full_app.close()
+
+
+async def test_the_lean_path_skips_fastapi(tmp_path: Path, secrets: None) -> None:
+    app, _ = build_app(tmp_path / "lean.db")
+    gateway = build_gateway(app)
+    try:
+        transport = httpx.ASGITransport(app=gateway)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post(
+                "/hooks/github", content=ISSUE, headers=github_request(ISSUE)
+            )
+        assert response.status_code == 202
+        assert response.headers["x-correlation-id"].startswith("cor_")
+        assert gateway.middleware_stack is None  # FastAPI never ran
+    finally:
+        app.close()
+
+
+async def test_the_lean_path_keeps_the_store_and_crash_handlers(
+    tmp_path: Path, secrets: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _ = build_app(tmp_path / "lean.db")
+    gateway = build_gateway(app)
+    ingress = gateway.state.ingress
+
+    async def store_down(request: Request) -> Response:
+        raise StoreError("disk I/O error")
+
+    async def crash(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    transport = httpx.ASGITransport(app=gateway, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            monkeypatch.setattr(ingress, "handle", store_down)
+            down = await client.post(
+                "/hooks/github", content=ISSUE, headers={"x-correlation-id": "c-1"}
+            )
+            monkeypatch.setattr(ingress, "handle", crash)
+            crashed = await client.post(
+                "/hooks/github", content=ISSUE, headers={"x-correlation-id": "c-2"}
+            )
+    finally:
+        app.close()
+    assert down.status_code == 503
+    assert down.headers["retry-after"] == "1"
+    assert down.headers["x-correlation-id"] == "c-1"
+    assert down.json()["type"].endswith("/overloaded")
+    assert crashed.status_code == 500
+    assert crashed.headers["content-type"] == "application/problem+json"
+    assert crashed.headers["x-correlation-id"] == "c-2"
+    assert "a bug" not in crashed.text
+
+
+# -- secrets prepared once, changes taken at once -------------------------------------------
+async def test_a_changed_secret_in_the_environment_takes_effect_on_the_next_request(
+    tmp_path: Path, secrets: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _ = build_app(tmp_path / "env.db")
+    gateway = build_gateway(app)
+    transport = httpx.ASGITransport(app=gateway)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+            async def post(secret: str, delivery: str) -> int:
+                headers = github_request(ISSUE, secret, delivery)
+                return (
+                    await client.post("/hooks/github", content=ISSUE, headers=headers)
+                ).status_code
+
+            assert await post(GITHUB_SECRET, "d-1") == 202
+            monkeypatch.setenv("INTERLOCK_SECRET_GITHUB_SECRET", "rotated-secret")
+            assert await post(GITHUB_SECRET, "d-2") == 401
+            assert await post("rotated-secret", "d-3") == 202
+            assert await post(OLD_SECRET, "d-4") == 202  # the second name still resolves
+            monkeypatch.delenv("INTERLOCK_SECRET_GITHUB_OLD")
+            monkeypatch.delenv("INTERLOCK_SECRET_GITHUB_SECRET")
+            assert await post("rotated-secret", "d-5") == 503  # not configured any more
+            monkeypatch.setenv("INTERLOCK_SECRET_GITHUB_SECRET", GITHUB_SECRET)
+            monkeypatch.setenv("INTERLOCK_SECRET_GITHUB_OLD", OLD_SECRET)
+            assert await post(GITHUB_SECRET, "d-6") == 202
+    finally:
+        app.close()
+    assert [r[2] for r in stored(app)] == ["d-1", "d-3", "d-4", "d-6"]
+
+
+async def test_a_secret_changed_in_the_store_by_another_process_takes_effect_within_its_ttl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from interlock.secrets import KEY_VARIABLE, new_key
+
+    monkeypatch.setenv(KEY_VARIABLE, new_key())
+    for name in ("GITHUB_SECRET", "GITHUB_OLD"):
+        monkeypatch.delenv(f"INTERLOCK_SECRET_{name}", raising=False)
+    app, _ = build_app(tmp_path / "stored.db")
+    app.secrets.set("github-secret", GITHUB_SECRET, actor="ops", now=time.time())
+    app.secrets.set("github-old", OLD_SECRET, actor="ops", now=time.time())
+    app.secrets.cache_ttl = 0.3
+    other, _ = build_app(tmp_path / "stored.db")  # another process on the same store
+    gateway = build_gateway(app)
+    transport = httpx.ASGITransport(app=gateway)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+            async def post(secret: str, delivery: str) -> int:
+                headers = github_request(ISSUE, secret, delivery)
+                return (
+                    await client.post("/hooks/github", content=ISSUE, headers=headers)
+                ).status_code
+
+            assert await post(GITHUB_SECRET, "d-1") == 202
+            other.secrets.set("github-secret", "from-the-store", actor="ops", now=time.time())
+            assert await post(GITHUB_SECRET, "d-2") == 202  # still cached here
+            await asyncio.sleep(0.4)
+            assert await post(GITHUB_SECRET, "d-3") == 401
+            assert await post("from-the-store", "d-4") == 202
+            app.secrets.set("github-secret", "set-here", actor="ops", now=time.time())
+            assert await post("set-here", "d-5") == 202  # this process forgets at once
+    finally:
+        app.close()
+        other.close()

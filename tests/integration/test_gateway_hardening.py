@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -29,7 +30,7 @@ from fastapi import FastAPI
 
 from interlock import Context, Contract, Interlock
 from interlock.gateway.middleware import GatewayMiddleware, HttpLimits
-from interlock.gateway.server import serve, server_for
+from interlock.gateway.server import Parser, http_protocol, serve, server_for
 from interlock.worker import WorkerConfig
 
 SECRET = "gh-hardening-secret"
@@ -84,15 +85,21 @@ def stored(app: Interlock) -> list[tuple[Any, ...]]:
 Serve = Callable[[HttpLimits], Awaitable[tuple[Interlock, int]]]
 
 
-@pytest.fixture
-async def serve_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Serve]:
-    """Start the gateway of a fresh app with the given limits; returns (app, port)."""
+@pytest.fixture(params=["httptools", "h11"])
+async def serve_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> AsyncIterator[Serve]:
+    """Start the gateway of a fresh app with the given limits; returns (app, port).
+
+    Each test runs on both of the gateway's protocols: httptools (the default) and the
+    h11 fallback."""
     monkeypatch.setenv("INTERLOCK_SECRET_GITHUB_SECRET", SECRET)
     running: list[tuple[Interlock, uvicorn.Server, asyncio.Task[None]]] = []
+    parser: Parser = request.param
 
     async def start(limits: HttpLimits) -> tuple[Interlock, int]:
         app, _ = build_app(tmp_path / f"gw{len(running)}.db")
-        server = server_for(app, "127.0.0.1", 0, limits=limits)
+        server = server_for(app, "127.0.0.1", 0, limits=limits, parser=parser)
         task = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.01)
@@ -161,8 +168,8 @@ async def test_too_many_or_too_large_headers_answer_431_problems(
 async def test_a_head_over_the_parsers_limit_is_a_431_problem_too(
     served: tuple[Interlock, int],
 ) -> None:
-    # h11 refuses only a head that is still incomplete with over 64 KiB buffered;
-    # stock uvicorn answers that with a plain-text 400.
+    # Refused only while still incomplete with over 64 KiB buffered; stock uvicorn
+    # answers that with a plain-text 400 on h11, and buffers without bound on httptools.
     _, port = served
     start = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000
     raw, _ = await exchange(port, start, b"\r\n\r\n", pause=0.2)
@@ -170,6 +177,44 @@ async def test_a_head_over_the_parsers_limit_is_a_431_problem_too(
     assert status == 431
     assert headers["content-type"] == "application/problem+json"
     assert orjson.loads(body)["type"].endswith("/headers-too-large")
+
+
+async def test_an_oversized_head_pipelined_behind_a_request_is_refused_after_its_answer(
+    served: tuple[Interlock, int],
+) -> None:
+    _, port = served
+    first = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    second = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70_000
+    raw, _ = await exchange(port, first + second, b"\r\n\r\n", pause=0.2)
+    ok, _, rest = raw.partition(b"\r\n\r\n")
+    assert ok.startswith(b"HTTP/1.1 200 ")
+    refused = rest[rest.index(b"HTTP/1.1 ") :]
+    status, headers, body = status_and_body(refused)
+    assert status == 431
+    assert headers["connection"] == "close"
+    assert orjson.loads(body)["type"].endswith("/headers-too-large")
+
+
+async def test_a_large_body_and_the_next_head_in_one_read_are_not_a_431(
+    served: tuple[Interlock, int],
+) -> None:
+    # A chunk that ends a 100 KB body and starts the next head is not all head.
+    app, port = served
+    payload = {"action": "opened", "issue": {"number": 8, "title": "Crash"}, "pad": "p" * 100_000}
+    body = orjson.dumps(payload)
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed(body).items())
+    post = (
+        f"POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{head}\r\n"
+    ).encode() + body
+    follow = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+    raw, _ = await exchange(port, post + follow, b"Connection: close\r\n\r\n", pause=0.2)
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", raw) == [b"202", b"200"]
+    assert len(stored(app)) == 1
+
+
+def test_the_gateway_serves_on_httptools_unless_told_otherwise() -> None:
+    assert http_protocol().__name__ == "GatewayProtocol"
+    assert http_protocol("h11").__name__ == "H11GatewayProtocol"
 
 
 # -- 408 -------------------------------------------------------------------------------
@@ -533,3 +578,15 @@ async def test_a_requests_log_context_does_not_follow_its_event_into_the_worker(
         await worker
         app.close()
     assert seen == [None]
+
+
+def test_without_httptools_the_gateway_serves_on_h11() -> None:
+    code = (
+        "import sys; sys.modules['httptools'] = None\n"  # as if it were not installed
+        "from interlock.gateway.server import HTTPTOOLS, http_protocol\n"
+        "print(HTTPTOOLS, http_protocol().__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "H11GatewayProtocol"]

@@ -6,19 +6,28 @@ Routes: ``POST /hooks/{source}[/{topic}]`` (verified webhooks), ``POST /events``
 (CloudEvents), ``/api/v1/...`` (REST, bearer tokens), ``/healthz``, ``/readyz``,
 ``/metrics`` and ``/openapi.json``. Every error answer is RFC 9457
 ``application/problem+json``.
+
+Webhooks take a lean path (:class:`Gateway`): their POSTs go straight to the
+ingress through the same HTTP guard and the same handlers for store failures and
+crashes, without FastAPI's routing and dependency solving; FastAPI documents
+their routes in ``/openapi.json`` and serves everything else.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.convertors import Convertor
 from starlette.exceptions import HTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match
-from starlette.types import Scope
+from starlette.routing import BaseRoute, Match, compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlock import __version__
 from interlock.app import Interlock
@@ -83,11 +92,64 @@ def allowed_methods(gateway: FastAPI, scope: Scope) -> set[str]:
     return methods
 
 
-def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> FastAPI:
+HOOK_PATHS = ("/hooks/{source}", "/hooks/{source}/{topic:path}")
+
+
+class Gateway(FastAPI):
+    """FastAPI, with a lean path taken before its middleware and routing.
+
+    :meth:`route_posts` hands ``POST`` requests whose path matches some templates
+    to another ASGI app; the paths are matched exactly as Starlette's router would
+    (same regular expressions and convertors, tried in order), and the app gets the
+    path parameters in ``scope["path_params"]``. Everything else, and everything
+    under a ``root_path``, goes through FastAPI as usual.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._posts: ASGIApp | None = None
+        self._prefix = ""
+        self._paths: list[tuple[re.Pattern[str], dict[str, Convertor[Any]]]] = []
+
+    def route_posts(self, paths: Sequence[str], app: ASGIApp) -> None:
+        """Serve ``POST`` requests to ``paths`` (route templates, which share a literal
+        prefix) with ``app``, ahead of FastAPI."""
+        prefixes = {path.split("{", 1)[0] for path in paths}
+        if len(prefixes) != 1:
+            raise ValueError(f"the paths {list(paths)} do not share one literal prefix")
+        self._prefix = prefixes.pop()
+        self._paths = [(regex, convertors) for regex, _, convertors in map(compile_path, paths)]
+        self._posts = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        posts = self._posts
+        if (
+            posts is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].startswith(self._prefix)
+            and not scope.get("root_path")
+            and not self.root_path
+        ):
+            path: str = scope["path"]
+            for regex, convertors in self._paths:
+                match = regex.match(path)
+                if match is not None:
+                    scope["app"] = self
+                    scope["path_params"] = {
+                        key: convertors[key].convert(value)
+                        for key, value in match.groupdict().items()
+                    }
+                    await posts(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
+
+
+def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> Gateway:
     """The ASGI app for ``app``; ``http`` sets header limits and the body timeout."""
     ingress = Ingress(app)
     auth = Auth(app)
-    gateway = FastAPI(
+    gateway = Gateway(
         title="interlock",
         version=__version__,
         description=(
@@ -148,7 +210,17 @@ def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> FastAPI:
     async def hook(request: Request) -> Response:
         return await ingress.handle(request)
 
-    for path in ("/hooks/{source}", "/hooks/{source}/{topic:path}"):
+    async def lean_hook(scope: Scope, receive: Receive, send: Send) -> None:
+        # What FastAPI would do around `hook` for these requests: StoreError's handler.
+        request = Request(scope, receive)
+        try:
+            response = await ingress.handle(request)
+        except StoreError as exc:
+            response = await on_store(request, exc)
+        await response(scope, receive, send)
+
+    # Documented (and served under a root_path) by FastAPI; served by the lean path.
+    for path in HOOK_PATHS:
         gateway.add_api_route(
             path,
             hook,
@@ -193,6 +265,9 @@ def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> FastAPI:
     gateway.include_router(build_api(app, auth, ingress))
     gateway.include_router(events)
     gateway.add_middleware(GatewayMiddleware, limits=http, metrics=process_metrics(app))
+    # The lean path: the same guard inside the same 500 handler, then the ingress.
+    guarded = GatewayMiddleware(lean_hook, limits=http, metrics=process_metrics(app))
+    gateway.route_posts(HOOK_PATHS, ServerErrorMiddleware(guarded, handler=on_crash))
     gateway.state.ingress = ingress
     gateway.state.auth = auth
     return gateway

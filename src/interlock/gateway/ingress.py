@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import structlog
 from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 
 from interlock.app import Interlock
 from interlock.contracts import Contract
@@ -24,7 +25,7 @@ from interlock.errors import ConfigurationError, ContractViolation, LimitExceede
 from interlock.gateway import problems
 from interlock.gateway.jsonpolicy import BadJson, parse_json
 from interlock.gateway.problems import Problem, problem_response
-from interlock.gateway.signatures import SignatureError, Verifier, scheme
+from interlock.gateway.signatures import Keys, SignatureError, Verifier, scheme
 from interlock.sources import WebhookSource
 
 log = structlog.get_logger("interlock.gateway")
@@ -33,7 +34,13 @@ JSON_TYPES = ("application/json", "application/cloudevents+json")
 
 
 class Ingress:
-    """The webhook endpoint of one app; verifiers are built once per source."""
+    """The webhook endpoint of one app; verifiers are built once per source.
+
+    Each request resolves its source's secrets afresh (an environment lookup, or the
+    app's :class:`~interlock.secrets.Secrets` cache for stored ones, so a changed
+    secret takes effect as it does everywhere else); the verifier's keys are prepared
+    once per set of values and reused while the values stay the same.
+    """
 
     def __init__(self, app: Interlock, *, max_depth: int = 64, max_backlog: int = 10_000) -> None:
         self.app = app
@@ -46,6 +53,16 @@ class Ingress:
         }
         self.rejected: dict[tuple[str, str], int] = {}
         self.accepted: dict[str, int] = {}
+        self._keys: dict[str, Keys] = {}  # per source: its secrets, prepared
+
+    def keys_for(self, source: WebhookSource) -> Keys:
+        """``source``'s current secrets, prepared for its verifier (raises
+        ConfigurationError when one is not set)."""
+        values = source.secret_values(self.app.secrets.resolve)
+        keys = self._keys.get(source.name)
+        if keys is None or keys.secrets != values:
+            keys = self._keys[source.name] = Keys(values)
+        return keys
 
     def _reject(self, source: str, reason: str, problem: Problem) -> Response:
         key = (source, reason)
@@ -78,7 +95,7 @@ class Ingress:
         if isinstance(body, Response):
             return body
         try:
-            secrets = source.secret_values(self.app.secrets.resolve)
+            secrets = self.keys_for(source)
         except ConfigurationError as exc:
             log.error("webhook.misconfigured", source=name, error=str(exc))
             return self._reject(
@@ -107,7 +124,7 @@ class Ingress:
         mapper = source.mapper_for(topic)
         if mapper is None or not isinstance(payload, dict):
             self.accepted[name] = self.accepted.get(name, 0) + 1
-            return JSONResponse({"status": "ignored", "topic": topic}, status_code=200)
+            return _json({"status": "ignored", "topic": topic}, 200)
         try:
             mapped = mapper(payload)
             events = _as_list(mapped)
@@ -129,7 +146,7 @@ class Ingress:
             )
         if not events:  # the mapping chose to ignore this payload
             self.accepted[name] = self.accepted.get(name, 0) + 1
-            return JSONResponse({"status": "ignored", "topic": topic}, status_code=200)
+            return _json({"status": "ignored", "topic": topic}, 200)
         key = verified.delivery_id or _body_id(payload)
         correlation_id = getattr(request.state, "correlation_id", None)  # the middleware's
         try:
@@ -155,9 +172,7 @@ class Ingress:
                 problems.overloaded(1, "the store is unavailable; the event was not stored"),
             )
         self.accepted[name] = self.accepted.get(name, 0) + 1
-        return JSONResponse(
-            {"status": "accepted", "event_ids": ids, "topic": topic}, status_code=202
-        )
+        return _json({"status": "accepted", "event_ids": ids, "topic": topic}, 202)
 
     async def _read(self, request: Request, source: WebhookSource) -> bytes | Response:
         limit = source.max_body_bytes
@@ -171,14 +186,24 @@ class Ingress:
                 )
             if int(declared) > limit:
                 return self._too_large(source)
+        # What Request.stream() does, without an async generator per request.
+        receive = request.receive
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return self._too_large(source)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        while True:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk: bytes = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        return self._too_large(source)
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            elif message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _too_large(self, source: WebhookSource) -> Response:
         return self._reject(
@@ -191,6 +216,11 @@ class Ingress:
                 extensions={"limit": source.max_body_bytes},
             ),
         )
+
+
+def _json(content: dict[str, Any], status: int) -> Response:
+    """``content`` as ``application/json`` (the bytes Starlette's JSONResponse makes)."""
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
 
 
 def _as_list(mapped: Contract | Sequence[Contract] | None) -> list[Contract]:

@@ -9,6 +9,9 @@ Every rejection is a :class:`SignatureError` with a machine ``reason``
 message that names headers, never a secret or an expected signature::
 
     verified = scheme("github").verify(body, request.headers, ["s3cret"], clock.now())
+
+``secrets`` may also be :class:`Keys`: the same secrets prepared once (decoded,
+HMAC keyed) for many requests, as the gateway's ingress keeps them per source.
 """
 
 from __future__ import annotations
@@ -48,11 +51,46 @@ class Verified:
     timestamp: float | None = None
 
 
+class Keys:
+    """Secrets prepared for verifying many requests: decoded and HMAC-keyed once.
+
+    Give it wherever a verifier takes ``secrets``. Each scheme's keys (UTF-8 bytes,
+    or a ``whsec_`` secret's base64-decoded tail) are keyed into an HMAC on first use
+    and copied for each request; a secret that cannot be used fails at the same point,
+    with the same error, as when given as strings. Build a new ``Keys`` when the
+    values change (:attr:`secrets` holds them, to compare).
+    """
+
+    __slots__ = ("_prepared", "secrets")
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self.secrets = secrets
+        self._prepared: dict[tuple[str, bool], tuple[hmac.HMAC, ...] | SignatureError] = {}
+
+    def macs(self, algorithm: str, *, whsec: bool = False) -> tuple[hmac.HMAC, ...]:
+        """Keyed HMACs to copy, one per secret (see :func:`_keys`); raises its error."""
+        prepared = self._prepared.get((algorithm, whsec))
+        if prepared is None:
+            try:
+                keys = _keys(self.secrets, whsec=whsec)
+            except SignatureError as exc:
+                prepared = exc
+            else:
+                prepared = tuple(hmac.new(key, digestmod=algorithm) for key in keys)
+            self._prepared[(algorithm, whsec)] = prepared
+        if isinstance(prepared, SignatureError):
+            raise SignatureError(str(prepared), reason=prepared.reason)
+        return prepared
+
+
+SecretValues = Sequence[str] | Keys
+
+
 class Verifier(Protocol):
     """One signature scheme. ``headers`` may be any mapping; names are case-insensitive."""
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: float
+        self, body: bytes, headers: Mapping[str, str], secrets: SecretValues, now: float
     ) -> Verified: ...
 
 
@@ -136,11 +174,17 @@ def _keys(secrets: Sequence[str], *, whsec: bool = False) -> list[bytes]:
     return keys
 
 
-def _check(keys: list[bytes], algorithm: str, signed: Iterable[bytes], given: list[bytes]) -> None:
+def _macs(secrets: SecretValues, algorithm: str, *, whsec: bool = False) -> tuple[hmac.HMAC, ...]:
+    """The keyed HMACs of ``secrets`` (prepared once when they are :class:`Keys`)."""
+    keys = secrets if isinstance(secrets, Keys) else Keys(secrets)
+    return keys.macs(algorithm, whsec=whsec)
+
+
+def _check(macs: tuple[hmac.HMAC, ...], signed: Iterable[bytes], given: list[bytes]) -> None:
     """Pass when any given signature equals the MAC under any key (constant-time compare)."""
     parts = list(signed)
-    for key in keys:
-        mac = hmac.new(key, digestmod=algorithm)
+    for keyed in macs:
+        mac = keyed.copy()
         for part in parts:  # no copy of the body: update piece by piece
             mac.update(part)
         expected = mac.digest()
@@ -174,7 +218,7 @@ class StandardWebhooks:
         _check_tolerance(self.tolerance)
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: float
+        self, body: bytes, headers: Mapping[str, str], secrets: SecretValues, now: float
     ) -> Verified:
         h = _lower(headers)
         msg_id = _get(h, "webhook-id", "svix-id")
@@ -192,7 +236,7 @@ class StandardWebhooks:
         if not given:
             raise SignatureError("webhook-signature has no v1 entry", reason="missing_signature")
         signed = (msg_id.encode(), b".", str(ts).encode(), b".", body)
-        _check(_keys(secrets, whsec=True), "sha256", signed, given)
+        _check(_macs(secrets, "sha256", whsec=True), signed, given)
         return Verified(delivery_id=msg_id, timestamp=float(ts))
 
 
@@ -209,7 +253,7 @@ class Stripe:
         _check_tolerance(self.tolerance)
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: float
+        self, body: bytes, headers: Mapping[str, str], secrets: SecretValues, now: float
     ) -> Verified:
         name = "stripe-signature"
         header = _get(_lower(headers), name, reason="missing_signature")
@@ -229,7 +273,7 @@ class Stripe:
         ts = _timestamp(stamps[0], name, now, self.tolerance)
         if not given:
             raise SignatureError(f"the {name} header has no v1 item", reason="missing_signature")
-        _check(_keys(secrets), "sha256", (str(ts).encode(), b".", body), given)
+        _check(_macs(secrets, "sha256"), (str(ts).encode(), b".", body), given)
         return Verified(delivery_id=None, timestamp=float(ts))
 
 
@@ -252,6 +296,7 @@ class GenericHmac:
     id_header: str | None = None
     tolerance: float = 300.0
     _parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _size: int = field(init=False, repr=False, compare=False)  # the digest's bytes
 
     def __post_init__(self) -> None:
         headers = [("header", self.header), ("timestamp_header", self.timestamp_header)]
@@ -279,9 +324,10 @@ class GenericHmac:
                 + (" and {timestamp} once" if self.timestamp_header else " and no other {field}")
             )
         object.__setattr__(self, "_parts", tuple(parts))
+        object.__setattr__(self, "_size", hashlib.new(self.algorithm).digest_size)
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: float
+        self, body: bytes, headers: Mapping[str, str], secrets: SecretValues, now: float
     ) -> Verified:
         h = _lower(headers)
         name = self.header.lower()
@@ -294,12 +340,11 @@ class GenericHmac:
             ts = float(_timestamp(raw_ts, ts_name, now, self.tolerance))
             values["timestamp"] = raw_ts.encode()  # signed as sent, like Slack's basestring
         sig = _decode(header.removeprefix(self.prefix), self.encoding)
-        size = hashlib.new(self.algorithm).digest_size
-        if not header.startswith(self.prefix) or sig is None or len(sig) != size:
+        if not header.startswith(self.prefix) or sig is None or len(sig) != self._size:
             raise _malformed(name, f"is not {self.prefix!r} + one {self.encoding} signature")
         delivery_id = _find(h, self.id_header.lower()) if self.id_header else None
         signed = (values[p] if i % 2 else p.encode() for i, p in enumerate(self._parts))
-        _check(_keys(secrets), self.algorithm, signed, [sig])
+        _check(_macs(secrets, self.algorithm), signed, [sig])
         return Verified(delivery_id=delivery_id, timestamp=ts)
 
 
@@ -315,7 +360,7 @@ class GitHub:
     """
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: float
+        self, body: bytes, headers: Mapping[str, str], secrets: SecretValues, now: float
     ) -> Verified:
         return _GITHUB.verify(body, headers, secrets, now)
 
@@ -328,7 +373,7 @@ class Shopify:
     """
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: float
+        self, body: bytes, headers: Mapping[str, str], secrets: SecretValues, now: float
     ) -> Verified:
         return _SHOPIFY.verify(body, headers, secrets, now)
 
@@ -354,7 +399,7 @@ class Slack:
         object.__setattr__(self, "_impl", impl)
 
     def verify(
-        self, body: bytes, headers: Mapping[str, str], secrets: Sequence[str], now: float
+        self, body: bytes, headers: Mapping[str, str], secrets: SecretValues, now: float
     ) -> Verified:
         return self._impl.verify(body, headers, secrets, now)
 
