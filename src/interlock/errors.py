@@ -109,29 +109,8 @@ class LeaseLost(InterlockError):
     """The worker's lease was taken over (fencing token superseded); its outcome is dropped."""
 
 
-class _VendorDetail:
-    """What a connector knows about a failed call (mixed into the vendor errors)."""
-
-    connector: str | None
-    operation: str | None
-    status: int | None
-    code: str | None
-
-    def _detail(
-        self,
-        connector: str | None,
-        operation: str | None,
-        status: int | None,
-        code: str | None,
-    ) -> None:
-        self.connector = connector
-        self.operation = operation
-        self.status = status
-        self.code = code
-
-
-class VendorUnavailable(_VendorDetail, Retryable):
-    """A vendor answered 5xx, timed out or reset the connection: retried with backoff."""
+class _VendorDetail(Exception):
+    """What a connector knows about a failed call (the base of the vendor errors)."""
 
     def __init__(
         self,
@@ -143,7 +122,14 @@ class VendorUnavailable(_VendorDetail, Retryable):
         code: str | None = None,
     ) -> None:
         super().__init__(message)
-        self._detail(connector, operation, status, code)
+        self.connector = connector
+        self.operation = operation
+        self.status = status
+        self.code = code
+
+
+class VendorUnavailable(_VendorDetail, Retryable):
+    """A vendor answered 5xx, timed out or reset the connection: retried with backoff."""
 
 
 class CircuitOpen(Retryable):
@@ -169,18 +155,6 @@ class ConnectionPaused(RateLimited):
 class VendorRejected(_VendorDetail, Permanent):
     """A vendor refused the request itself (a 4xx such as a validation error)."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        connector: str | None = None,
-        operation: str | None = None,
-        status: int | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self._detail(connector, operation, status, code)
-
 
 class PermissionDenied(_VendorDetail, Permanent):
     """A vendor answered 401 or 403: the credential is wrong, revoked or lacks a scope.
@@ -196,25 +170,14 @@ class PermissionDenied(_VendorDetail, Permanent):
         code: str | None = None,
         scope: str | None = None,
     ) -> None:
-        super().__init__(message)
-        self._detail(connector, operation, status, code)
+        super().__init__(
+            message, connector=connector, operation=operation, status=status, code=code
+        )
         self.scope = scope
 
 
 class ResourceNotFound(_VendorDetail, Permanent):
     """A vendor answered 404 or 410 (not the store's :class:`NotFound`)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        connector: str | None = None,
-        operation: str | None = None,
-        status: int | None = None,
-        code: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self._detail(connector, operation, status, code)
 
 
 class EgressDenied(Permanent):
