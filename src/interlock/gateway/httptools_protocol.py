@@ -11,18 +11,12 @@ are counted here, per chunk read: a chunk that holds the end of one request and
 the start of the next is not counted (so nothing is refused that h11 would
 accept), which lets at most one such chunk beyond :data:`MAX_HEAD_BYTES` be
 buffered before the 431.
-
-One more difference from stock uvicorn, for speed: what the connection writes
-during one turn of the event loop goes out in one write (:class:`CorkedTransport`),
-so a response's head and body leave in one send and, on loopback or a LAN, one
-TCP segment rather than two. The bytes and their order are the same.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -30,65 +24,7 @@ from uvicorn.server import ServerState
 
 from interlock.gateway.protocols import MAX_HEAD_BYTES, HeadGuard
 
-__all__ = ["CorkedTransport", "GatewayProtocol"]
-
-_Bytes = bytes | bytearray | memoryview
-
-
-class CorkedTransport:
-    """A stream transport whose writes in one event-loop turn go out as one ``write``.
-
-    The first write of a turn schedules a flush (``call_soon``); later ones of the
-    same turn join it. Closing (or ``write_eof``) flushes first; aborting drops what
-    is pending, as it drops the transport's own buffer. Everything else is the
-    wrapped transport's.
-    """
-
-    __slots__ = ("_loop", "_pending", "_scheduled", "_transport")
-
-    def __init__(self, transport: asyncio.BaseTransport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = cast(asyncio.Transport, transport)
-        self._loop = loop
-        self._pending: list[_Bytes] = []
-        self._scheduled = False
-
-    def write(self, data: _Bytes) -> None:
-        if not data:
-            return
-        self._pending.append(data)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def writelines(self, chunks: Iterable[_Bytes]) -> None:
-        for chunk in chunks:
-            self.write(chunk)
-
-    def flush(self) -> None:
-        """Write what is pending now."""
-        self._scheduled = False
-        pending = self._pending
-        if pending:
-            self._pending = []
-            self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def write_eof(self) -> None:
-        self.flush()
-        self._transport.write_eof()
-
-    def abort(self) -> None:
-        self._pending = []
-        self._transport.abort()
-
-    def get_write_buffer_size(self) -> int:
-        return sum(map(len, self._pending)) + self._transport.get_write_buffer_size()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
+__all__ = ["GatewayProtocol"]
 
 
 class GatewayProtocol(HeadGuard, HttpToolsProtocol):
@@ -109,8 +45,7 @@ class GatewayProtocol(HeadGuard, HttpToolsProtocol):
         self._oversized = False  # a pipelined head outgrew the limit: 431 after the answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        corked = cast(asyncio.Transport, CorkedTransport(transport, self.loop))
-        super().connection_made(corked)
+        super().connection_made(transport)  # type: ignore[arg-type]
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
