@@ -36,6 +36,7 @@ from interlock.gateway import problems
 from interlock.gateway.api import build_api
 from interlock.gateway.auth import Auth, ProblemError
 from interlock.gateway.cloudevents import build_events
+from interlock.gateway.drift_api import build_drift_api
 from interlock.gateway.ingress import Ingress
 from interlock.gateway.metrics import metrics_endpoint
 from interlock.gateway.middleware import GatewayMiddleware, HttpLimits
@@ -263,6 +264,7 @@ def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> Gateway:
         include_in_schema=False,
     )
     gateway.include_router(build_api(app, auth, ingress))
+    gateway.include_router(build_drift_api(app, auth))
     gateway.include_router(events)
     gateway.add_middleware(GatewayMiddleware, limits=http, metrics=process_metrics(app))
     # The lean path: the same guard inside the same 500 handler, then the ingress.

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from interlock.app import Interlock
 from interlock.contracts import Contract
+from interlock.drift import monitor_of
 from interlock.errors import ConfigurationError, ContractViolation, LimitExceeded, StoreError
 from interlock.gateway import problems
 from interlock.gateway.jsonpolicy import BadJson, parse_json
@@ -121,6 +122,8 @@ class Ingress:
         except BadJson as exc:
             return self._reject(name, exc.reason, problems.bad_json(exc))
         topic = source.topic_of(path_topic, request.headers, payload)
+        drift = monitor_of(self.app)  # profiles every verified payload, valid or not
+        drifted = drift.observe(name, topic or "-", payload)
         mapper = source.mapper_for(topic)
         if mapper is None or not isinstance(payload, dict):
             self.accepted[name] = self.accepted.get(name, 0) + 1
@@ -172,7 +175,12 @@ class Ingress:
                 problems.overloaded(1, "the store is unavailable; the event was not stored"),
             )
         self.accepted[name] = self.accepted.get(name, 0) + 1
-        return _json({"status": "accepted", "event_ids": ids, "topic": topic}, 202)
+        drift.sample(name, topic, _topic_header(source, request.headers), payload, events)
+        answer: dict[str, Any] = {"status": "accepted", "event_ids": ids, "topic": topic}
+        if drifted:  # valid, accepted, and flagged: its shape differs from the profile's
+            answer["drift"] = drifted
+            log.info("webhook.drift", source=name, topic=topic, drift=drifted)
+        return _json(answer, 202)
 
     async def _read(self, request: Request, source: WebhookSource) -> bytes | Response:
         limit = source.max_body_bytes
@@ -229,6 +237,12 @@ def _as_list(mapped: Contract | Sequence[Contract] | None) -> list[Contract]:
     if isinstance(mapped, Contract):
         return [mapped]
     return list(mapped)
+
+
+def _topic_header(source: WebhookSource, headers: Any) -> dict[str, str]:
+    """The header a fixture needs to find the topic again (and no other)."""
+    name = source.topic_header
+    return {name: headers[name]} if name and name in headers else {}
 
 
 def _body_id(payload: dict[str, Any]) -> str | None:

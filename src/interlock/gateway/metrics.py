@@ -24,6 +24,7 @@ from interlock.app import Interlock
 from interlock.errors import StoreError
 from interlock.gateway.auth import Auth
 from interlock.gateway.cloudevents import EventIntake
+from interlock.gateway.drift_api import DriftCollector
 from interlock.gateway.ingress import Ingress
 from interlock.observability import process_metrics
 
@@ -130,6 +131,7 @@ def metrics_endpoint(
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(app, ingress, auth, intake))
     registry.register(process_metrics(app))
+    registry.register(DriftCollector(app))
     if app.connectors:  # calls, latency, breaker state, limiter waits, credential expiry
         from interlock.connectors import connector_metrics
 

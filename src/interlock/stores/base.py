@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from interlock.events import Event
+from interlock.stores.contract_records import (
+    DriftBatch,
+    DriftFinding,
+    Marker,
+    Sample,
+    StoredProfile,
+)
 from interlock.tokens import NewToken, Role, TokenRow
 
 DeliveryStatus = Literal["queued", "pending", "running", "waiting", "succeeded", "dead", "skipped"]
@@ -410,5 +417,29 @@ class Store(Protocol):
     def blocked_flows(self) -> set[str]: ...
 
     def stats(self, now: float) -> Stats: ...
+
+    # -- contracts: drift, samples, version markers (stores/contract_records.py) -----------
+    def drift_profiles(self) -> list[StoredProfile]: ...
+
+    def drift_findings(
+        self,
+        *,
+        source: str | None = None,
+        event_type: str | None = None,
+        kind: str | None = None,
+        limit: int = 500,
+    ) -> list[DriftFinding]: ...
+
+    async def save_drift(self, batch: DriftBatch, *, now: float) -> None: ...
+
+    def contract_samples(
+        self, source: str, *, topic: str | None = None, limit: int = 50
+    ) -> list[Sample]: ...
+
+    def marker_of(self, flow: str, entity: str) -> Marker | None: ...
+
+    async def advance_marker(
+        self, flow: str, entity: str, value: float, event_id: str, *, now: float
+    ) -> bool: ...
 
     def close(self) -> None: ...

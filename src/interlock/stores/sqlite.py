@@ -41,6 +41,7 @@ from interlock.stores.base import (
     Trace,
 )
 from interlock.stores.sql import migrations
+from interlock.stores.sqlite_contracts import SqliteContracts
 from interlock.stores.sqlite_tx import (
     Q,
     _attempt,
@@ -98,7 +99,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-class SqliteStore:
+class SqliteStore(SqliteContracts):
     """The embedded store. Safe for several processes on one machine."""
 
     def __init__(
