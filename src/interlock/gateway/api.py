@@ -40,6 +40,7 @@ from interlock.gateway.schemas import (
     TraceOut,
 )
 from interlock.redaction import Redactor, mask_event, masked_trace, scrub_delivery
+from interlock.replay import act_on_dead
 from interlock.stores.base import DeadFilter, DeliveryRow
 from interlock.tokens import TokenRow
 
@@ -216,18 +217,19 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
     async def act(
         action: str, selection: DeadFilter, body: ActionIn, token: TokenRow
     ) -> ActionResult:
-        matched = [row.id for row in app.store.list_dead(selection)]
-        done: list[int] = []
-        if not body.dry_run and matched:
-            now = app.clock.now()
-            run = app.store.replay if action == "replay" else app.store.discard
-            done = await run(matched, actor=token.actor, reason=body.reason, now=now)
-            app._notify()
-        return ActionResult(
-            action="replay" if action == "replay" else "discard",
+        outcome = await act_on_dead(
+            app,
+            "replay" if action == "replay" else "discard",
+            selection,
+            actor=token.actor,
+            reason=body.reason,
             dry_run=body.dry_run,
-            matched=matched,
-            done=done,
+        )
+        return ActionResult(
+            action=outcome.action,
+            dry_run=outcome.dry_run,
+            matched=outcome.matched,
+            done=outcome.done,
         )
 
     def single(delivery_id: int) -> DeadFilter:

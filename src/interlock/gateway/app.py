@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from interlock import __version__
 from interlock.app import Interlock
+from interlock.dashboard import build_dashboard
 from interlock.errors import StoreError
 from interlock.gateway import problems
 from interlock.gateway.api import build_api
@@ -266,6 +267,7 @@ def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> Gateway:
     gateway.include_router(build_api(app, auth, ingress))
     gateway.include_router(build_drift_api(app, auth))
     gateway.include_router(events)
+    gateway.include_router(build_dashboard(app, auth))
     gateway.add_middleware(GatewayMiddleware, limits=http, metrics=process_metrics(app))
     # The lean path: the same guard inside the same 500 handler, then the ingress.
     guarded = GatewayMiddleware(lean_hook, limits=http, metrics=process_metrics(app))
