@@ -30,12 +30,14 @@ from interlock.secrets import Secrets
 from interlock.sources import WebhookSource, build_source
 from interlock.steps import current_context, register_connectors
 from interlock.stores import DEFAULT_URL, open_store
-from interlock.stores.base import Claimed, DirectLease, NewDelivery, NewEvent
+from interlock.stores.base import Claimed, DirectLease, EmitResult, NewDelivery, NewEvent
 from interlock.stores.sqlite import SqliteStore
+from interlock.streams.stream import Stream, build_stream
 from interlock.worker import Middleware, Worker, WorkerConfig
 
 if TYPE_CHECKING:
     from interlock.connectors.base import Connector
+    from interlock.streams.base import StreamSource
 
 F = TypeVar("F", bound=Callable[..., Any])
 K = TypeVar("K", bound="Connector")
@@ -67,6 +69,7 @@ class Interlock:
         self._wakes: list[asyncio.Event] = []
         self._local_workers: list[Worker] = []
         self.sources: dict[str, WebhookSource] = {}
+        self.streams: dict[str, Stream] = {}
         self.secrets = Secrets(lambda: self.store)
         self.connectors: dict[str, Connector] = {}
         # Dry-run ("dark"): reads go through, creates/updates/deletes are recorded, not sent.
@@ -199,6 +202,31 @@ class Interlock:
         )
         self.sources[name] = source
         return source
+
+    def stream(
+        self,
+        name: str,
+        source: StreamSource,
+        *,
+        topic_field: str | None = None,
+        wait: float = 1.0,
+        backoff_cap: float = 30.0,
+    ) -> Stream:
+        """Declare a stream source: messages of a broker (``interlock.streams.nats.source``)
+        become events through the mappings registered with ``@stream.maps("subject")``.
+
+        ``interlock run`` and ``interlock worker`` consume it; each message is acknowledged
+        only once its events are durable, and a redelivered message adds nothing. With
+        ``topic_field``, a JSON body's field of that name picks the mapping instead of the
+        subject. See docs/streams.md.
+        """
+        if name in self.streams:
+            raise ConfigurationError(f"stream {name!r} is declared twice")
+        stream = build_stream(
+            name, source, topic_field=topic_field, wait=wait, backoff_cap=backoff_cap
+        )
+        self.streams[name] = stream
+        return stream
 
     # -- emitting ---------------------------------------------------------------------
     def prepare(
@@ -382,6 +410,13 @@ class Interlock:
         results = await self.store.emit(items)
         self._notify()
         return [r.event_id for r in results]
+
+    async def emit_prepared(self, items: list[NewEvent]) -> list[EmitResult]:
+        """Store events built by :meth:`prepare` in one transaction (all or none) and wake
+        this process's workers; results are in the order of ``items``."""
+        results = await self.store.emit(items)
+        self._notify()
+        return results
 
     def parse(self, event_type: str, data: dict[str, Any], version: int | None = None) -> Contract:
         """Validate raw ``data`` of ``event_type`` against its registered contract."""

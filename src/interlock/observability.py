@@ -242,6 +242,11 @@ def serve_metrics(app: Interlock, host: str, port: int) -> Callable[[], None]:
 
             with contextlib.suppress(ValueError):  # registered by an earlier call
                 registry.register(connector_metrics(app))
+        if app.streams:
+            from interlock.streams.metrics import stream_metrics
+
+            with contextlib.suppress(ValueError):  # registered by an earlier call
+                registry.register(stream_metrics(app))
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         raise ConfigurationError(

@@ -37,18 +37,13 @@ TOPIC_FIELDS = {"stripe": "type", "standard-webhooks": "type", "svix": "type"}
 
 
 @dataclass
-class WebhookSource:
-    """A webhook endpoint at ``POST /hooks/{name}[/{topic}]``."""
+class TopicMappings:
+    """The mappings of one source from a topic (a webhook's topic, a stream's subject)
+    to contracts: what every kind of source shares."""
 
     name: str
-    verify: str
-    secrets: tuple[str, ...]
-    verify_options: dict[str, Any] = field(default_factory=dict)
-    topic_header: str | None = None
-    topic_field: str | None = None
-    max_body_bytes: int = 1024 * 1024
-    mappings: dict[str, Mapper] = field(default_factory=dict)
-    default: Mapper | None = None
+    mappings: dict[str, Mapper] = field(default_factory=dict, kw_only=True)
+    default: Mapper | None = field(default=None, kw_only=True)
 
     def maps(self, topic: str | None = None) -> Callable[[M], M]:
         """Register the mapping for ``topic`` (or, without one, for every unmapped topic)."""
@@ -66,6 +61,23 @@ class WebhookSource:
 
         return register
 
+    def mapper_for(self, topic: str | None) -> Mapper | None:
+        if topic is not None and topic in self.mappings:
+            return self.mappings[topic]
+        return self.default
+
+
+@dataclass
+class WebhookSource(TopicMappings):
+    """A webhook endpoint at ``POST /hooks/{name}[/{topic}]``."""
+
+    verify: str
+    secrets: tuple[str, ...]
+    verify_options: dict[str, Any] = field(default_factory=dict)
+    topic_header: str | None = None
+    topic_field: str | None = None
+    max_body_bytes: int = 1024 * 1024
+
     def topic_of(self, path_topic: str | None, headers: Mapping[str, str], body: Any) -> str | None:
         if path_topic:
             return path_topic
@@ -76,11 +88,6 @@ class WebhookSource:
             if isinstance(value, str):
                 return value
         return None
-
-    def mapper_for(self, topic: str | None) -> Mapper | None:
-        if topic is not None and topic in self.mappings:
-            return self.mappings[topic]
-        return self.default
 
     def secret_values(self, resolve: Callable[[str], str] = resolve_secret) -> list[str]:
         """The current secret values (one, or two during a rotation); ``resolve`` is the

@@ -57,6 +57,7 @@ class WorkerConfig:
     grace: float = 30.0  # seconds to finish in-flight work on stop
     max_reason: int = 500  # characters of an attempt's reason
     checks_every: float | None = None  # seconds between connector synthetic checks (None: off)
+    streams: bool = True  # consume the app's declared stream sources beside the flows
 
 
 @dataclass(slots=True)
@@ -129,6 +130,7 @@ class Worker:
         # With every slot busy, fill() waits for a free one; a stop must not wait for it.
         unblock = asyncio.create_task(_set_when(stop, self._slot))
         checks = self._start_checks(stop)
+        streams = self._start_streams(stop)
         try:
             while not stop.is_set():
                 if await self.fill() == 0:
@@ -139,6 +141,8 @@ class Worker:
                 self.app._local_workers.remove(self)
             unblock.cancel()
             await self._drain()
+            if streams is not None:
+                await streams.stop()
             beat.cancel()
             if checks is not None:
                 checks.cancel()
@@ -152,6 +156,12 @@ class Worker:
         from interlock.connectors.checks import run_checks
 
         return asyncio.create_task(run_checks(self.app, every=every, stop=stop))
+
+    def _start_streams(self, stop: asyncio.Event) -> _Streams | None:
+        """The app's stream runners, when it declares streams and they are not turned off."""
+        if not self.config.streams or not self.app.streams:
+            return None
+        return _Streams(self.app, stop)
 
     def reserve(self, wanted: int) -> int:
         """Promise up to ``wanted`` free slots to an emit on this loop (a direct lease)."""
@@ -413,6 +423,26 @@ class Worker:
         for middleware in reversed(self.app.middleware):
             call = _bind(middleware, ctx, call)
         await call()
+
+
+class _Streams:
+    """Stream runners beside a worker: stopped with it, after their batch in hand is stored
+    and settled (see :mod:`interlock.streams.runner`)."""
+
+    def __init__(self, app: Interlock, stop: asyncio.Event) -> None:
+        from interlock.streams.runner import run_streams
+
+        self._stop = asyncio.Event()
+        self._relay = asyncio.create_task(_set_when(stop, self._stop))
+        self._task = asyncio.create_task(run_streams(app, self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._relay.cancel()
+        try:
+            await self._task
+        except Exception as exc:
+            log.error("streams.crashed", error=repr(exc))
 
 
 async def _set_when(trigger: asyncio.Event, target: asyncio.Event) -> None:

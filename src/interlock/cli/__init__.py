@@ -50,6 +50,9 @@ AppArg = Annotated[str | None, typer.Argument(help=APP_HELP, show_default=False)
 ConcurrencyOpt = Annotated[int, typer.Option(help="Lanes processed at once.", min=1)]
 LeaseOpt = Annotated[float, typer.Option(help="Seconds a claim is valid without a heartbeat.")]
 GraceOpt = Annotated[float, typer.Option(help="Seconds to finish in-flight work on SIGTERM.")]
+StreamsOpt = Annotated[
+    bool, typer.Option(help="Consume the app's declared stream sources (NATS JetStream, ...).")
+]
 ChecksOpt = Annotated[
     float | None,
     typer.Option(
@@ -143,6 +146,7 @@ def run(
     lease: LeaseOpt = 30.0,
     grace: GraceOpt = 30.0,
     checks_every: ChecksOpt = None,
+    streams: StreamsOpt = True,
     gateway: Annotated[
         bool, typer.Option(help="Serve the gateway (webhooks, health) beside the worker.")
     ] = True,
@@ -150,7 +154,11 @@ def run(
     """Run the app: migrate the store if needed, then serve the gateway and a worker until
     Ctrl-C or SIGTERM."""
     config = WorkerConfig(
-        concurrency=concurrency, lease=lease, grace=grace, checks_every=checks_every
+        concurrency=concurrency,
+        lease=lease,
+        grace=grace,
+        checks_every=checks_every,
+        streams=streams,
     )
     if gateway:
         _serve(app, host, port, config)
@@ -178,6 +186,7 @@ def worker(
     lease: LeaseOpt = 30.0,
     grace: GraceOpt = 30.0,
     checks_every: ChecksOpt = None,
+    streams: StreamsOpt = True,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -191,7 +200,11 @@ def worker(
     """Run one more worker process. Start as many as you like against the same store."""
     metrics = (metrics_host, metrics_port) if metrics_port is not None else None
     config = WorkerConfig(
-        concurrency=concurrency, lease=lease, grace=grace, checks_every=checks_every
+        concurrency=concurrency,
+        lease=lease,
+        grace=grace,
+        checks_every=checks_every,
+        streams=streams,
     )
     _work(app, config, metrics)
 

@@ -136,6 +136,10 @@ def metrics_endpoint(
         from interlock.connectors import connector_metrics
 
         registry.register(connector_metrics(app))
+    if app.streams:  # messages consumed, acked, rejected, lag of this process's runners
+        from interlock.streams.metrics import stream_metrics
+
+        registry.register(stream_metrics(app))
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

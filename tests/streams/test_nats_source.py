@@ -1,0 +1,219 @@
+"""A NATS JetStream stream consumed into the store, in this process, against a real server.
+
+Messages become events with deliveries; each is acknowledged only once stored; a
+redelivery adds nothing; bad messages are recorded as rejection events and
+terminated, never redelivered; a store failure hands the batch back for later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from interlock import Interlock
+from interlock.errors import StoreError
+from interlock.events import Event
+from interlock.gateway.app import build_gateway
+from interlock.streams import StreamRunner, stream_metrics
+
+from .conftest import Broker
+from .stream_app import build_app
+
+
+async def eventually(predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+async def app(tmp_path: Path, broker: Broker) -> AsyncIterator[Interlock]:
+    application = build_app(
+        f"sqlite:///{tmp_path / 'streams.db'}",
+        nats_url=broker.url,
+        stream=broker.stream,
+        prefix=broker.prefix,
+        ack_wait=1.0,
+    )
+    yield application
+    application.close()
+
+
+def order(i: int, amount: int = 100) -> bytes:
+    return orjson.dumps({"id": i, "amount": amount})
+
+
+def stored_events(app: Interlock, event_type: str = "shop.order_created") -> list[Event]:
+    return app.store.list_events(type=event_type, limit=1000)
+
+
+async def test_messages_become_events_with_deliveries(app: Interlock, broker: Broker) -> None:
+    seqs = [
+        await broker.publish("order.created", order(i), msg_id=f"order-{i}" if i % 2 else None)
+        for i in range(30)
+    ]
+    before = time.time()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(app.worker().run(stop))
+    try:
+        await eventually(
+            lambda: app.store.flow_counts().get("book", {}).get("succeeded") == 30,
+            "30 deliveries to succeed",
+        )
+    finally:
+        stop.set()
+        await worker
+    events = app.store.list_events(type="shop.order_created", limit=100)
+    assert sorted(int(e.data["order_id"]) for e in events) == list(range(30))
+    assert {e.source for e in events} == {"orders"}
+    keys = {int(e.data["order_id"]): e.idempotency_key for e in events}
+    for i, seq in enumerate(seqs):
+        key = keys[i]
+        assert key is not None
+        if i % 2:
+            assert key == f"msg:order-{i}"  # the publisher's Nats-Msg-Id
+        else:
+            assert key.startswith(f"{broker.stream}:") and key.endswith(f":{seq}")
+    # The event happened when it was published, not when it was consumed.
+    assert all(e.occurred_at <= before + 0.5 for e in events)
+    counters = stream_metrics(app).of("orders")
+    assert counters.consumed == 30
+    assert counters.acked == {"stored": 30}
+    assert counters.lag == 0
+    info = await broker.consumer("interlock-orders")
+    assert info.num_ack_pending == 0
+    assert info.num_pending == 0
+
+
+async def test_redelivery_after_a_lost_ack_adds_nothing(app: Interlock, broker: Broker) -> None:
+    for i in range(10):
+        await broker.publish("order.created", order(i))
+    stream = app.streams["orders"]
+    source = stream.source
+    runner = StreamRunner(app, stream)
+    await source.connect()
+    try:
+        first = await source.fetch(2.0)
+        assert len(first) == 10
+        ack = source.ack
+
+        async def lost(messages: object) -> None:  # stored, then the process "dies"
+            return None
+
+        source.ack = lost  # type: ignore[method-assign]
+        assert await runner.handle(first)
+        source.ack = ack  # type: ignore[method-assign]
+        assert len(stored_events(app)) == 10
+
+        # JetStream redelivers after ack_wait (1 s): the same keys, found already stored.
+        again: list[object] = []
+        deadline = time.monotonic() + 10
+        while len(again) < 10 and time.monotonic() < deadline:
+            again.extend(await source.fetch(1.0))
+        assert sorted(m.key for m in again) == sorted(m.key for m in first)  # type: ignore[attr-defined]
+        assert all(m.deliveries == 2 for m in again)  # type: ignore[attr-defined]
+        assert await runner.handle(again)  # type: ignore[arg-type]
+    finally:
+        await source.close()
+    assert len(stored_events(app)) == 10
+    assert sum(app.store.flow_counts()["book"].values()) == 10  # one delivery each
+    counters = stream_metrics(app).of("orders")
+    assert counters.acked == {"stored": 10, "duplicate": 10}
+    assert counters.redelivered == 10
+    info = await broker.consumer("interlock-orders")
+    assert info.num_ack_pending == 0
+
+
+async def test_bad_messages_are_recorded_terminated_and_counted(
+    app: Interlock, broker: Broker
+) -> None:
+    bad = {
+        "malformed": b"order 7 please",
+        "not_an_object": b"[1, 2]",
+        "contract": orjson.dumps({"id": 3, "amount": "lots"}),
+        "mapping_failed": orjson.dumps({"amount": 5}),  # no id: the mapping raises KeyError
+        "duplicate_key": b'{"id": 4, "id": 5, "amount": 1}',
+    }
+    positions = {}
+    for reason, body in bad.items():
+        positions[reason] = await broker.publish("order.created", body)
+    await broker.publish("order.cancelled", order(8))  # no mapping for it: ignored
+    await broker.publish("order.created", order(9))
+    runner_stop = asyncio.Event()
+    task = asyncio.create_task(StreamRunner(app, app.streams["orders"]).run(runner_stop))
+    counters = stream_metrics(app).of("orders")
+    try:
+        await eventually(lambda: counters.consumed == 7, "7 messages consumed")
+        await asyncio.sleep(1.5)  # past ack_wait: a terminated message is not redelivered
+    finally:
+        runner_stop.set()
+        await task
+    assert counters.consumed == 7
+    assert counters.redelivered == 0
+    assert counters.rejected == dict.fromkeys(bad, 1)
+    assert counters.acked == {"stored": 1, "ignored": 1}
+    info = await broker.consumer("interlock-orders")
+    assert info.num_ack_pending == 0
+    assert info.num_redelivered == 0
+
+    # Each rejection is an event an operator can list, naming the reason and where the
+    # message sits, never its values.
+    records = app.store.list_events(type="interlock.stream.rejected", limit=10)
+    by_reason = {r.data["reason"]: r for r in records}
+    assert set(by_reason) == set(bad)
+    for reason, record in by_reason.items():
+        assert record.data["position"] == f"{broker.stream}:{positions[reason]}"
+        assert record.data["stream"] == "orders"
+        assert record.data["topic"] == broker.subject("order.created")
+        assert record.subject == "stream:orders"
+    contract = by_reason["contract"].data
+    assert contract["errors"][0]["field"] == "amount"
+    assert "lots" not in orjson.dumps(contract).decode()
+    assert [e.data["order_id"] for e in app.store.list_events(type="shop.order_created")] == ["9"]
+
+    # And /metrics says so.
+    transport = httpx.ASGITransport(app=build_gateway(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        text = (await client.get("/metrics")).text
+    assert 'interlock_stream_rejected_total{reason="contract",stream="orders"} 1.0' in text
+    assert 'interlock_stream_acked_total{outcome="ignored",stream="orders"} 1.0' in text
+    assert 'interlock_stream_consumed_total{stream="orders"} 7.0' in text
+    assert 'interlock_stream_connected{stream="orders"} 0.0' in text
+
+
+async def test_a_batch_the_store_refuses_is_redelivered_later(
+    app: Interlock, broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(5):
+        await broker.publish("order.created", order(i))
+    emit = app.emit_prepared
+    refusals = 0
+
+    async def refuse_once(items: list[object]) -> object:
+        nonlocal refusals
+        if refusals == 0:
+            refusals += 1
+            raise StoreError("the database is locked")
+        return await emit(items)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app, "emit_prepared", refuse_once)
+    stop = asyncio.Event()
+    task = asyncio.create_task(StreamRunner(app, app.streams["orders"]).run(stop))
+    counters = stream_metrics(app).of("orders")
+    try:
+        await eventually(lambda: counters.acked.get("stored") == 5, "the batch to be stored")
+    finally:
+        stop.set()
+        await task
+    assert counters.nacked == {"store_unavailable": 5}
+    assert counters.redelivered == 5
+    assert len(stored_events(app)) == 5
