@@ -1,6 +1,7 @@
 """Browser tests: Debian's Chromium driven by Playwright against a real gateway.
 
-One browser per session; one gateway (with a worker, the traffic generator and the
+One browser for the package (Playwright's sync API runs its own event loop in the
+main thread, so it is stopped before the async tests of other packages run); one gateway (with a worker, the traffic generator and the
 sandbox's generic simulator as the CRM) per module. Without Chromium or Playwright
 the tests skip with the reason, unless INTERLOCK_REQUIRE_SERVICES=1 (CI), where
 they fail. Screenshots go to tests/e2e/artifacts/ (git-ignored).
@@ -35,7 +36,7 @@ def _missing(reason: str) -> None:
     pytest.skip(f"browser tests need {reason}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if sync_playwright is None:
         _missing("playwright (pip install playwright)")
