@@ -5,10 +5,11 @@ with --json, then prints one table with every figure and interlock's ratio to
 each peer. Peers that cannot run here (Redis down, package missing) are
 reported as skipped with the reason; interlock's own runs must succeed.
 Then runs bench/ingress.py (verified webhook ingress through the real gateway,
-load from another process) and bench/connectors.py (guardrail cost per vendor
-call), each printing its own table.
+load from another process), bench/connectors.py (guardrail cost per vendor
+call) and bench/postgres.py (interlock on PostgreSQL with 1, 2 and 4 workers
+against procrastinate, pgqueuer and DBOS), each printing its own table.
 
-    python bench/run_all.py [--events 20000] [--keys 500] [--only interlock,celery,ingress,connectors]
+    python bench/run_all.py [--events 20000] [--keys 500] [--only interlock,celery,ingress,connectors,postgres]
 """
 
 from __future__ import annotations
@@ -163,6 +164,11 @@ def main() -> int:
         # Guardrail overhead per vendor call and events/s through a calling flow: its own table.
         print("\nConnectors (bench/connectors.py):", flush=True)
         code = subprocess.run([sys.executable, str(HERE / "connectors.py")], check=False).returncode
+        failed = failed or code != 0
+    if only is None or "postgres" in only:
+        # interlock on PostgreSQL with 1, 2, 4 workers vs procrastinate, pgqueuer, DBOS.
+        print("\nPostgreSQL (bench/postgres.py):", flush=True)
+        code = subprocess.run([sys.executable, str(HERE / "postgres.py")], check=False).returncode
         failed = failed or code != 0
     return 1 if failed else 0
 
