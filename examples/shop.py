@@ -108,3 +108,7 @@ async def traffic(rate: float) -> None:
             if rng.random() < 0.6:
                 loop.call_later(rng.uniform(1, 12), billing.paid.add, invoice)
         await asyncio.sleep(max(0.0, start + n / rate - loop.time()))
+
+
+# The webhook sources and their mappings (golden fixtures in examples/fixtures/).
+from examples import webhooks  # noqa: E402, F401  (registers on `app`)

@@ -10,6 +10,8 @@ import pytest
 from interlock import Interlock, Limits
 from interlock.testing import FakeClock
 
+pytest_plugins = ["pytester"]  # sample projects for the pytest plugin's tests
+
 
 @pytest.fixture
 def clock() -> FakeClock:

@@ -11,6 +11,16 @@ A contract is a frozen pydantic model that names its event and version::
     def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "carrier": data.pop("shipper", "ups")}
 
+Beyond types, a contract says which fields are nullable (``str | None``) or
+optional (a default), which hold enums (``Literal`` or ``Enum``), which are
+computed (pydantic's ``@computed_field``: derived, never read from input) and
+what each field means (a docstring under the field, or ``Field(description=)``).
+It may also name its ``marker`` (the field that orders an entity's versions,
+such as ``updated_at``) and its error semantics: ``on_missing`` (a referenced
+record does not exist yet) and ``on_invalid`` (a stored event fails validation),
+each ``"retry"``, ``"dead"``, ``"skip"`` or ``"park"`` (see :mod:`interlock.semantics`);
+a flow may override both.
+
 Fields marked ``PII[...]`` are redacted wherever interlock writes text a
 person may read (logs, attempt reasons, dead-letter contexts). Events stored
 under an older version are upcast through the registered functions before a
@@ -20,7 +30,7 @@ flow sees them, so a flow always sees one shape.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, ClassVar, TypeVar, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationError
 from pydantic.json_schema import JsonSchemaValue
@@ -31,6 +41,8 @@ from interlock.redaction import Redactor
 
 T = TypeVar("T")
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+Policy = Literal["retry", "dead", "skip", "park"]
+POLICIES: tuple[Policy, ...] = ("retry", "dead", "skip", "park")
 
 
 class PIIMarker:
@@ -54,12 +66,15 @@ PII = Annotated[T, PIIMarker()]
 class Contract(BaseModel):
     """Base class of every event contract. Instances are immutable."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     __event__: ClassVar[str] = ""
     __version__: ClassVar[int] = 1
     __subject__: ClassVar[str | None] = None
     __upcasters__: ClassVar[dict[int, Upcaster]] = {}
+    __marker__: ClassVar[str | None] = None
+    __on_missing__: ClassVar[Policy | None] = None
+    __on_invalid__: ClassVar[Policy | None] = None
 
     def __init_subclass__(
         cls,
@@ -67,9 +82,24 @@ class Contract(BaseModel):
         event: str | None = None,
         version: int | None = None,
         subject: str | None = None,
+        marker: str | None = None,
+        on_missing: Policy | None = None,
+        on_invalid: Policy | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
+        for label, policy in (("on_missing", on_missing), ("on_invalid", on_invalid)):
+            if policy is not None and policy not in POLICIES:
+                raise ConfigurationError(
+                    f"contract {cls.__name__}: {label}={policy!r} must be one of "
+                    f"{', '.join(POLICIES)}"
+                )
+        if on_missing is not None:
+            cls.__on_missing__ = on_missing
+        if on_invalid is not None:
+            cls.__on_invalid__ = on_invalid
+        if marker is not None:
+            cls.__marker__ = marker
         if event is not None:
             if not event or event.strip() != event or " " in event:
                 raise ConfigurationError(
@@ -90,11 +120,13 @@ class Contract(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        if cls.__subject__ is not None and cls.__subject__ not in cls.model_fields:
-            raise ConfigurationError(
-                f"contract {cls.__name__}: subject={cls.__subject__!r} is not one of its fields "
-                f"({', '.join(cls.model_fields) or 'none'})"
-            )
+        fields = {**cls.model_fields, **cls.model_computed_fields}
+        for label, name in (("subject", cls.__subject__), ("marker", cls.__marker__)):
+            if name is not None and name not in fields:
+                raise ConfigurationError(
+                    f"contract {cls.__name__}: {label}={name!r} is not one of its fields "
+                    f"({', '.join(fields) or 'none'})"
+                )
 
     # -- identity ---------------------------------------------------------------
     @classmethod
@@ -163,6 +195,8 @@ class Contract(BaseModel):
         """Validate stored or incoming ``data`` (upcasting older versions) into a contract."""
         if version is not None and version != cls.__version__:
             data = cls.upcast(data, version)
+        if cls.model_computed_fields:  # stored with the event, derived again on load
+            data = {k: v for k, v in data.items() if k not in cls.model_computed_fields}
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -179,10 +213,22 @@ class Contract(BaseModel):
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
-        """JSON Schema of this contract, with ``x-interlock-event``/``-version`` and ``x-pii``."""
+        """JSON Schema of this contract (what it accepts), with ``x-interlock-event``,
+        ``-version`` and ``-marker``, ``x-pii`` on personal data, and computed fields
+        listed as ``readOnly`` with ``x-computed``."""
         schema = cls.model_json_schema()
+        for path in cls.pii_paths():  # PII[str] | None marks only the union's str: mark the field
+            if len(path) == 1 and path[0] in schema.get("properties", {}):
+                schema["properties"][path[0]]["x-pii"] = True
+        if cls.model_computed_fields:
+            output = cls.model_json_schema(mode="serialization")
+            properties = schema.setdefault("properties", {})
+            for name in cls.model_computed_fields:
+                properties[name] = {**output["properties"][name], "x-computed": True}
         schema["x-interlock-event"] = cls.__event__
         schema["x-interlock-version"] = cls.__version__
+        if cls.__marker__ is not None:
+            schema["x-interlock-marker"] = cls.__marker__
         return schema
 
 

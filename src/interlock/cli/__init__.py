@@ -15,6 +15,7 @@ from interlock.app import Interlock
 from interlock.cli.access import audit, tokens
 from interlock.cli.common import APP_HELP, DB_HELP, console, dump_json, friendly, load_app
 from interlock.cli.connectors import connectors_cli
+from interlock.cli.contracts import contracts_cli
 from interlock.cli.dlq import dlq
 from interlock.cli.drift import drift_cli
 from interlock.cli.events import events
@@ -45,6 +46,7 @@ cli.add_typer(secrets_cli, name="secrets")
 cli.add_typer(sandbox, name="sandbox")
 cli.add_typer(connectors_cli, name="connectors")
 cli.add_typer(drift_cli, name="drift")
+cli.add_typer(contracts_cli, name="contracts")
 
 AppArg = Annotated[str | None, typer.Argument(help=APP_HELP, show_default=False)]
 ConcurrencyOpt = Annotated[int, typer.Option(help="Lanes processed at once.", min=1)]
