@@ -12,10 +12,22 @@ from typing import Literal
 
 from examples.vendors import Billing, Crm
 from interlock import PII, SLO, Context, Contract, Interlock, Retry
+from interlock.connectors import ApiKey, HttpConnector, Timeouts
 
 app = Interlock("shop")
 crm = Crm()
 billing = Billing()
+# The CRM's activity API: the vendor sandbox's generic simulator, which `interlock demo`
+# serves on port 9105 (`interlock sandbox faults generic --outage 60s` breaks it for a while).
+# Elsewhere, point it at a real service with INTERLOCK_CONNECTOR_CRM_API_BASE_URL.
+app.connector(
+    HttpConnector(
+        "crm-api",
+        base_url="http://127.0.0.1:9105",
+        auth=ApiKey(secret="crm-api-key"),
+        timeouts=Timeouts(connect="1s", total="3s"),
+    )
+)
 
 # How long a failed payment waits before it is checked again: days in production,
 # seconds in the demo.
@@ -46,8 +58,14 @@ class PaymentFailed(Contract, event="payment.failed", version=1, subject="invoic
     retry=Retry(attempts=6, base="200ms", cap="5s"),
 )
 async def note_in_crm(event: OrderShipped, ctx: Context) -> None:
-    """Add a shipping note to the order's deal in the CRM."""
+    """Add a shipping note to the order's deal in the CRM, and log the activity."""
     deal = await ctx.step("find-deal", crm.find_deal, event.order_id)
+    await ctx.step(
+        "log-activity",
+        ctx.connector(HttpConnector).post,
+        "/v1/activities",
+        {"deal": deal["deal_id"], "kind": "shipped", "carrier": event.carrier},
+    )
     await ctx.step(
         "add-note",
         crm.add_note,

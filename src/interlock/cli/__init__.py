@@ -283,13 +283,22 @@ def demo(
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
     ] = None,
     fresh: Annotated[bool, typer.Option(help="Start from an empty database file.")] = False,
+    host: HostOpt = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port of the gateway and dashboard (0: any free one).", min=0)
+    ] = 8000,
+    sandbox_port_base: Annotated[
+        int, typer.Option(help="The vendor sandbox's port base (as `interlock sandbox`).", min=1)
+    ] = 9100,
 ) -> None:
-    """Run the demo suite: realistic flows, a traffic generator with injected failures, and a
-    live table of events in/out, retries, dead letters and lag."""
-    from interlock.cli.demo import run_demo
+    """Run the demo suite: realistic flows served with their dashboard (its URL and an admin
+    token are printed), the vendor sandbox, a traffic generator with injected failures, and
+    a live table of events in/out, retries, dead letters and lag."""
+    from interlock.cli.demo import DemoSettings, run_demo
 
     application = load_app(app)
-    asyncio.run(run_demo(application, rate=rate, duration=duration, fresh=fresh))
+    settings = DemoSettings(host=host, port=port, sandbox_port_base=sandbox_port_base)
+    asyncio.run(run_demo(application, rate=rate, duration=duration, fresh=fresh, settings=settings))
 
 
 def main() -> None:

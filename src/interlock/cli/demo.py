@@ -1,14 +1,17 @@
-"""``interlock demo``: the example suite, a traffic generator and a live table."""
+"""``interlock demo``: the example suite served with its dashboard, the vendor sandbox, a
+traffic generator and a live table."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -20,6 +23,7 @@ from rich.text import Text
 from interlock.app import Interlock
 from interlock.cli.common import console
 from interlock.errors import ConfigurationError
+from interlock.sandbox.generic import API_KEY as GENERIC_API_KEY
 from interlock.steps import Context
 from interlock.stores.sqlite import sqlite_path
 
@@ -89,8 +93,8 @@ def _table(app: Interlock, lag: LagMeter, started: float) -> Group:
         )
     footer = Text(
         f"{stats.events} events stored, {stats.attempts} attempts ({stats.retries} retries). "
-        f"Try: interlock events trace order:1013 --app examples.shop:app · "
-        f"interlock dlq list --app examples.shop:app · Ctrl-C to stop",
+        "Open the dashboard (above), or try: interlock events trace order:1013 "
+        "--app examples.shop:app · interlock dlq list --app examples.shop:app · Ctrl-C to stop",
         style="dim",
     )
     return Group(table, footer)
@@ -104,13 +108,37 @@ def _retries(app: Interlock) -> dict[str, int]:
     return {str(flow): int(n) for flow, n in rows}
 
 
-async def run_demo(app: Interlock, *, rate: float, duration: float | None, fresh: bool) -> None:
+@dataclass(frozen=True, slots=True)
+class DemoSettings:
+    """Where the demo listens: the gateway (dashboard) and the vendor sandbox."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    sandbox_port_base: int = 9100  # the generic simulator (the shop's CRM API) on +5
+    error_rate: float = 0.03  # the sandbox's injected 5xx: retries for the dashboard to show
+
+
+async def run_demo(
+    app: Interlock,
+    *,
+    rate: float,
+    duration: float | None,
+    fresh: bool,
+    settings: DemoSettings | None = None,
+) -> None:
+    """The gateway (dashboard at ``/``), a worker, the vendor sandbox and the traffic
+    generator, in this process, until Ctrl-C (or ``duration`` seconds)."""
+    from interlock.gateway.server import bind, server_for
+    from interlock.sandbox import serve as sandbox
+
+    settings = settings or DemoSettings()
     if fresh and app.database_url.startswith("sqlite:"):
         path = sqlite_path(app.database_url)
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path + suffix)
     traffic = _traffic_of(app)
+    sock = bind(settings.host, settings.port)
     # Worker logs (retries, dead letters) go to a file so the live table stays readable.
     log_file = open("interlock-demo.log", "a", encoding="utf-8")  # noqa: SIM115, ASYNC230
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=log_file))
@@ -120,28 +148,47 @@ async def run_demo(app: Interlock, *, rate: float, duration: float | None, fresh
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = app.worker()
-    started = time.time()
-    tasks: list[asyncio.Task[Any]] = [
-        asyncio.create_task(worker.run(stop)),
-        asyncio.create_task(traffic(rate)),
-    ]
-    try:
-        with Live(_table(app, lag, started), console=console, refresh_per_second=2) as live:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=0.5)
-                if duration is not None and time.time() - started >= duration:
-                    stop.set()
-                live.update(_table(app, lag, started))
-    finally:
-        stop.set()
-        tasks[1].cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        console.print()
-        structlog.reset_defaults()
-        log_file.close()
-        console.print(
-            "demo stopped; the database keeps everything for `interlock events trace`, "
-            "and the worker's log is in interlock-demo.log."
+    os.environ.setdefault("INTERLOCK_SECRET_CRM_API_KEY", GENERIC_API_KEY)
+    async with sandbox(("generic",), port_base=settings.sandbox_port_base) as vendors:
+        vendors.generic.faults.set(error_rate=settings.error_rate)
+        admin = await app.store.create_token(
+            f"demo-admin-{secrets.token_hex(3)}", "admin", actor="demo", now=time.time()
         )
+        server = server_for(app, settings.host, settings.port)
+        worker = app.worker()
+        started = time.time()
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(server.serve(sockets=[sock])),
+            asyncio.create_task(worker.run(stop)),
+            asyncio.create_task(traffic(rate)),
+        ]
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        port = sock.getsockname()[1]
+        console.print(
+            f"[bold]Dashboard[/]: http://{host}:{port}/  ·  admin token: [bold]{admin.secret}[/]\n"
+            f"Vendor sandbox (the CRM API): {vendors.generic.url}; try an outage with "
+            f"`interlock sandbox faults generic --outage 60s --port-base "
+            f"{settings.sandbox_port_base}`",
+            soft_wrap=True,
+        )
+        try:
+            with Live(_table(app, lag, started), console=console, refresh_per_second=2) as live:
+                while not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=0.5)
+                    if duration is not None and time.time() - started >= duration:
+                        stop.set()
+                    live.update(_table(app, lag, started))
+        finally:
+            stop.set()
+            server.should_exit = True
+            tasks[2].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            sock.close()
+            console.print()
+            structlog.reset_defaults()
+            log_file.close()
+            console.print(
+                "demo stopped; the database keeps everything for `interlock events trace`, "
+                "and the worker's log is in interlock-demo.log."
+            )
