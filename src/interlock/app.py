@@ -21,6 +21,7 @@ import orjson
 
 from interlock.clock import SYSTEM_CLOCK, Clock
 from interlock.contracts import Contract
+from interlock.durations import Duration
 from interlock.errors import ConfigurationError, ContractViolation
 from interlock.events import Event
 from interlock.flows import SLO, Flow, KeySpec, Retry, build_flow
@@ -119,6 +120,10 @@ class Interlock:
         retry: Retry | None = None,
         on_dead: str = "block",
         name: str | None = None,
+        on_missing: str | None = None,
+        on_invalid: str | None = None,
+        on_stale: str = "skip",
+        park_timeout: Duration | None = None,
     ) -> Callable[[F], F]:
         """Declare a flow reacting to ``contract`` events.
 
@@ -130,6 +135,14 @@ class Interlock:
 
         Async handlers run on the worker's event loop; plain functions run in a
         thread pool and get a :class:`~interlock.steps.SyncContext`.
+
+        Error semantics (see :mod:`interlock.semantics`): ``on_missing`` (a
+        :class:`~interlock.errors.MissingRecord`) and ``on_invalid`` (the stored event
+        fails the flow's contract, or is newer than the version the flow pins) are each
+        ``"retry"``, ``"dead"``, ``"skip"`` or ``"park"``, defaulting to the contract's,
+        then to retry and dead. With a contract ``marker``, ``on_stale`` (``"skip"`` or
+        ``"park"``) handles an event older than the entity's last applied one. Parks wait
+        at most ``park_timeout``.
         """
 
         def register(handler: F) -> F:
@@ -144,6 +157,10 @@ class Interlock:
                 retry=retry,
                 slo=slo,
                 on_dead=on_dead,
+                on_missing=on_missing,
+                on_invalid=on_invalid,
+                on_stale=on_stale,
+                park_timeout=park_timeout,
             )
             if flow.name in self.flows:
                 raise ConfigurationError(

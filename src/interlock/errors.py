@@ -13,6 +13,7 @@ and carries a message that says what went wrong and how to fix it::
     │   ├── StoreCorrupt        the database file is not a usable interlock store
     │   └── NotFound            an id that does not exist
     └── HandlerError            control flow raised by flow code to steer retries
+        ├── MissingRecord       a referenced record does not exist (yet): the flow's on_missing
         ├── Retryable           try again later (the default for unknown exceptions)
         │   ├── RateLimited     try again after ``retry_after`` seconds
         │   │   └── ConnectionPaused   a connection needs re-authorization; wait for it
@@ -33,6 +34,8 @@ its fencing token was superseded, and the outcome is dropped.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class InterlockError(Exception):
@@ -83,6 +86,25 @@ class NotFound(StoreError):
 
 class HandlerError(InterlockError):
     """Raised by flow code to tell the worker what to do with a failed attempt."""
+
+
+class MissingRecord(HandlerError):
+    """A record the event refers to does not exist (yet): a customer not synced, a deal
+    not created. What happens is the flow's (or contract's) ``on_missing`` policy:
+    ``retry`` with backoff (the default), ``dead``, ``skip``, or ``park`` until an event
+    of ``wait_for`` whose fields equal ``match`` arrives, then run again::
+
+        raise MissingRecord("deal for order 1042", wait_for=DealCreated,
+                            match={"order_id": "1042"})
+    """
+
+    def __init__(
+        self, what: str, *, wait_for: type[Any] | None = None, match: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(f"missing record: {what}")
+        self.what = what
+        self.wait_for = wait_for
+        self.match = dict(match or {})
 
 
 class Retryable(HandlerError):

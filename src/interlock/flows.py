@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from interlock.contracts import Contract
+from interlock.contracts import POLICIES, Contract, Policy
 from interlock.durations import Duration, seconds
 from interlock.errors import ConfigurationError
 
 OnDead = Literal["block", "skip"]
+OnStale = Literal["skip", "park"]
 KeySpec = str | Callable[[Any], object] | None
 
 
@@ -95,6 +96,20 @@ class Flow:
     description: str = ""
     is_async: bool = True
     takes_context: bool = True
+    on_missing: Policy | None = None  # None: the contract's, else "retry"
+    on_invalid: Policy | None = None  # None: the contract's, else "dead"
+    on_stale: OnStale = "skip"
+    park_timeout: Duration | None = None
+
+    @property
+    def missing_policy(self) -> Policy:
+        """What a :class:`~interlock.errors.MissingRecord` does: flow, then contract, then retry."""
+        return self.on_missing or self.contract.__on_missing__ or "retry"
+
+    @property
+    def invalid_policy(self) -> Policy:
+        """What an event failing its contract does: flow, then contract, then dead."""
+        return self.on_invalid or self.contract.__on_invalid__ or "dead"
 
     @property
     def event_type(self) -> str:
@@ -134,6 +149,9 @@ class Flow:
                 "window_s": seconds(self.slo.window),
             },
             "on_dead": self.on_dead,
+            "on_missing": self.missing_policy,
+            "on_invalid": self.invalid_policy,
+            "on_stale": self.on_stale if self.contract.__marker__ else None,
             "description": self.description,
         }
 
@@ -150,6 +168,10 @@ def build_flow(
     retry: Retry | None,
     slo: SLO | None,
     on_dead: str,
+    on_missing: str | None = None,
+    on_invalid: str | None = None,
+    on_stale: str = "skip",
+    park_timeout: Duration | None = None,
 ) -> Flow:
     """Validate a declaration and build its :class:`Flow`; errors say how to fix it."""
     flow_name = name or getattr(handler, "__name__", "")
@@ -164,6 +186,15 @@ def build_flow(
         raise ConfigurationError(f"flow {flow_name!r}: owner= is required (a team or an email)")
     if on_dead not in ("block", "skip"):
         raise ConfigurationError(f"flow {flow_name!r}: on_dead must be 'block' or 'skip'")
+    for label, policy in (("on_missing", on_missing), ("on_invalid", on_invalid)):
+        if policy is not None and policy not in POLICIES:
+            raise ConfigurationError(
+                f"flow {flow_name!r}: {label}={policy!r} must be one of {', '.join(POLICIES)}"
+            )
+    if on_stale not in ("skip", "park"):
+        raise ConfigurationError(f"flow {flow_name!r}: on_stale must be 'skip' or 'park'")
+    if park_timeout is not None:
+        seconds(park_timeout)
     for label, spec in (("key", key), ("idempotency", idempotency)):
         if isinstance(spec, str) and spec not in contract.model_fields:
             raise ConfigurationError(
@@ -191,6 +222,10 @@ def build_flow(
         retry=retry or Retry(),
         slo=slo,
         on_dead=on_dead,  # type: ignore[arg-type]
+        on_missing=on_missing,  # type: ignore[arg-type]
+        on_invalid=on_invalid,  # type: ignore[arg-type]
+        on_stale=on_stale,  # type: ignore[arg-type]
+        park_timeout=park_timeout,
         description=inspect.getdoc(handler) or "",
         is_async=inspect.iscoroutinefunction(handler),
         takes_context=len(params) == 2,

@@ -12,7 +12,9 @@ from typing import Literal
 from interlock.errors import CircuitOpen, ContractViolation, LimitExceeded, Permanent, RateLimited
 from interlock.flows import Retry
 
-ErrorClass = Literal["retryable", "rate_limited", "permanent", "contract", "limit"]
+ErrorClass = Literal[
+    "retryable", "rate_limited", "permanent", "contract_violation", "limit", "missing_record"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ def classify(error: BaseException) -> ErrorClass:
     if isinstance(error, RateLimited):
         return "rate_limited"
     if isinstance(error, ContractViolation):
-        return "contract"
+        return "contract_violation"
     if isinstance(error, LimitExceeded):
         return "limit"
     if isinstance(error, Permanent):
@@ -57,7 +59,7 @@ def decide(
 ) -> Decision:
     """Retry or dead-letter after the ``attempt``-th counted failure."""
     error_class = classify(error)
-    if error_class in ("permanent", "contract", "limit"):
+    if error_class in ("permanent", "contract_violation", "limit"):
         return Decision("dead", 0.0, error_class, True)
     if isinstance(error, RateLimited):
         delay, counts = error.retry_after, False

@@ -32,6 +32,7 @@ from interlock.flows import Flow
 from interlock.observability import process_metrics
 from interlock.outcomes import dead, failed, redactor_for, suspended
 from interlock.redaction import Redactor
+from interlock.semantics import on_error, run_delivery
 from interlock.steps import Context, Suspend, SyncContext, current_context
 from interlock.stores.base import Claimed, Outcome
 
@@ -42,7 +43,7 @@ log = structlog.get_logger("interlock.worker")
 
 Handler = Callable[[], Awaitable[None]]
 _NO_REDACTION = Redactor()
-_TALLY = {"succeeded": "succeeded", "retry": "retried", "dead": "dead"}
+_TALLY = {"succeeded": "succeeded", "retry": "retried", "dead": "dead", "skipped": "skipped"}
 Middleware = Callable[[Context, Handler], Awaitable[None]]
 
 
@@ -66,6 +67,7 @@ class WorkerCounters:
     succeeded: int = 0
     retried: int = 0
     dead: int = 0
+    skipped: int = 0
     suspended: int = 0
     lost: int = 0
     by_flow: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -371,9 +373,11 @@ class Worker:
         token = current_context.set(ctx)
         outcome: Outcome | None
         try:
-            event = flow.contract.load(c.event.data, c.event.version)
-            await self._call(flow, event, ctx)
-            outcome = Outcome(
+            # Loads (upcasting) and runs the handler, unless the event is stale or superseded.
+            early = await run_delivery(
+                c, flow, self._store, started, redactor, lambda e: self._call(flow, e, ctx)
+            )
+            outcome = early or Outcome(
                 c.delivery_id, c.fence, c.flow, c.lane, "succeeded", started, self._clock.now()
             )
         except Suspend as suspend:
@@ -383,14 +387,17 @@ class Worker:
             log.warning("lease.lost", delivery_id=c.delivery_id, detail=str(exc))
             outcome = None
         except Exception as exc:
-            outcome = failed(
+            now = self._clock.now()
+            rand = self._random.random()
+            # A missing record or an invalid event: the declared policy decides.
+            outcome = on_error(c, flow, started, now, exc, redactor, rand) or failed(
                 c,
                 flow,
                 started,
-                self._clock.now(),
+                now,
                 exc,
                 redactor,
-                rand=self._random.random(),
+                rand=rand,
                 max_reason=self.config.max_reason,
             )
         finally:

@@ -107,7 +107,7 @@ async def test_a_crashing_upcaster_is_a_contract_dead_letter_without_payload(
     conn.close()
     await drain(app, advance=True)
     (dead,) = store.list_deliveries(status="dead")
-    assert dead.error_class == "contract"
+    assert dead.error_class == "contract_violation"
     assert dead.reason is not None and "upcaster from v1 to v2 failed with KeyError" in dead.reason
     app.close()
 

@@ -260,7 +260,7 @@ async def test_stored_data_that_breaks_the_contract_is_a_contract_dead_letter(
     assert calls == []
     (dead,) = new.store.list_dead(DeadFilter())
     assert dead.event_id == eid
-    assert dead.error_class == "contract"
+    assert dead.error_class == "contract_violation"
     assert dead.reason is not None
     assert "currency: Field required" in dead.reason
     assert dead.context is not None
@@ -288,7 +288,7 @@ async def test_an_event_stored_under_a_newer_version_is_a_contract_dead_letter(
     await app.emit(InvoiceV2(invoice_id="i1"))
     await drain(app, advance=True)
     (dead,) = app.store.list_dead(DeadFilter())
-    assert dead.error_class == "contract"
+    assert dead.error_class == "contract_violation"
     assert "invoice.sent v2 is newer than the code's v1" in (dead.reason or "")
 
 

@@ -18,6 +18,7 @@ EXPECTED = {
     "InterlockError",
     "LimitExceeded",
     "Limits",
+    "MissingRecord",
     "NotFound",
     "Permanent",
     "RateLimited",

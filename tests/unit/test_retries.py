@@ -85,7 +85,7 @@ def test_attempts_one_means_never_retry() -> None:
     ("error", "error_class"),
     [
         (Permanent("no such account"), "permanent"),
-        (ContractViolation("bad payload"), "contract"),
+        (ContractViolation("bad payload"), "contract_violation"),
         (LimitExceeded("too big", limit="max_payload_bytes", value=2, maximum=1), "limit"),
     ],
 )

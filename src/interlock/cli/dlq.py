@@ -33,7 +33,10 @@ SinceOpt = Annotated[
 ]
 ClassOpt = Annotated[
     str | None,
-    typer.Option("--error-class", help="retryable, rate_limited, permanent, contract or limit."),
+    typer.Option(
+        "--error-class",
+        help="retryable, rate_limited, permanent, contract_violation, missing_record, stale or limit.",
+    ),
 ]
 LimitOpt = Annotated[int, typer.Option(help="At most this many.")]
 

@@ -22,7 +22,7 @@ from interlock.stores.contract_records import (
 from interlock.tokens import NewToken, Role, TokenRow
 
 DeliveryStatus = Literal["queued", "pending", "running", "waiting", "succeeded", "dead", "skipped"]
-OutcomeKind = Literal["succeeded", "retry", "dead", "sleep", "wait", "released"]
+OutcomeKind = Literal["succeeded", "retry", "dead", "sleep", "wait", "released", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,7 +282,7 @@ def _settle(
     conn: sqlite3.Connection, o: Outcome, worker: str, chain: bool, now: float, lease: float
 ) -> Claimed | LeaseLost | None:
     counts = 1 if o.counts else 0
-    if o.kind in ("succeeded", "dead"):
+    if o.kind in ("succeeded", "dead", "skipped"):
         blocking = 1 if o.kind == "dead" and not o.skip_lane else 0
         context = None if o.context is None else orjson.dumps(o.context).decode()
         cur = conn.execute(
@@ -367,7 +367,7 @@ def _settle(
                 o.delivery_id,
             ),
         )
-    if o.kind == "succeeded" or (o.kind == "dead" and o.skip_lane):
+    if o.kind in ("succeeded", "skipped") or (o.kind == "dead" and o.skip_lane):
         return _advance_lane(conn, o.flow, o.lane, worker, chain, now, lease)
     return None
 
