@@ -6,10 +6,10 @@ each peer. Peers that cannot run here (Redis down, package missing) are
 reported as skipped with the reason; interlock's own runs must succeed.
 Then runs bench/ingress.py (verified webhook ingress through the real gateway,
 load from another process), bench/connectors.py (guardrail cost per vendor
-call) and bench/postgres.py (interlock on PostgreSQL with 1, 2 and 4 workers
+call), bench/contracts.py (drift profile cost per webhook payload) and bench/postgres.py (interlock on PostgreSQL with 1, 2 and 4 workers
 against procrastinate, pgqueuer and DBOS), each printing its own table.
 
-    python bench/run_all.py [--events 20000] [--keys 500] [--only interlock,celery,ingress,connectors,postgres]
+    python bench/run_all.py [--events 20000] [--keys 500] [--only interlock,celery,ingress,connectors,contracts,postgres]
 """
 
 from __future__ import annotations
@@ -164,6 +164,11 @@ def main() -> int:
         # Guardrail overhead per vendor call and events/s through a calling flow: its own table.
         print("\nConnectors (bench/connectors.py):", flush=True)
         code = subprocess.run([sys.executable, str(HERE / "connectors.py")], check=False).returncode
+        failed = failed or code != 0
+    if only is None or "contracts" in only:
+        # CPU per webhook payload of the drift shape profile (target: under 20 µs).
+        print("\nDrift profiling (bench/contracts.py):", flush=True)
+        code = subprocess.run([sys.executable, str(HERE / "contracts.py")], check=False).returncode
         failed = failed or code != 0
     if only is None or "postgres" in only:
         # interlock on PostgreSQL with 1, 2, 4 workers vs procrastinate, pgqueuer, DBOS.

@@ -141,6 +141,7 @@ class DriftMonitor:
         if shape.marks is None:
             shape.marks = {}
         shape.marks.setdefault(mark, tally)
+        shape.cls = None  # off the fast path: every payload showing it is counted
         if key not in self._raised:
             self._raised.add(key)
             self._examples[key] = (example_of(payload, obs.path), now)
@@ -221,6 +222,7 @@ class DriftMonitor:
                 obs = Observation(f.kind, f.path, f.detail)  # type: ignore[arg-type]
                 marked.marks = marked.marks or {}
                 marked.marks.setdefault(_mark_key(obs), tally)
+                marked.cls = None
 
     def batch(self) -> DriftBatch | None:
         """Everything not yet written: profile deltas, finding counts and samples."""

@@ -105,6 +105,7 @@ class Profile:
     """The shape profile of one (source, event type)."""
 
     __slots__ = (
+        "_found",
         "_snapshot",
         "event_type",
         "events",
@@ -126,6 +127,7 @@ class Profile:
         self.root: dict[str, FieldShape] = {}  # the top-level fields (a tree by children)
         self.hit = False  # the last payload showed an already raised finding
         self._snapshot: dict[str, Any] = {"events": 0, "fields": {}}
+        self._found: list[Observation] | None = None  # the payload being observed's findings
 
     # -- the hot path -------------------------------------------------------------------
     def observe(self, payload: Any, now: float, mature: bool) -> list[Observation] | None:
@@ -137,71 +139,73 @@ class Profile:
         self.last_seen = now
         self.hit = False
         found: list[Observation] | None = [] if mature else None
+        self._found = found
         if type(payload) is dict:
-            self._walk(payload, self.root, "", now, found)
+            self._walk(payload, self.root, "")
         return found or None
 
-    def _walk(
-        self,
-        obj: dict[str, Any],
-        children: dict[str, FieldShape],
-        prefix: str,
-        now: float,
-        found: list[Observation] | None,
-    ) -> None:
+    def _walk(self, obj: dict[str, Any], children: dict[str, FieldShape], prefix: str) -> None:
+        # Per field, the common case: one lookup, two counters, one type check.
         index = self.events
         for key, value in obj.items():
             shape = children.get(key)
             if shape is None:
-                shape = children[key] = self._new_field(prefix + key, now, found)
+                shape = children[key] = self._new_field(prefix + key)
             shape.seen += 1
             shape.last_index = index
-            if shape.marks is not None:
-                self._tally(shape.marks, value, now)
-            if value is None:
-                if shape.nulls == 0 and found is not None and shape.seen > 1:
-                    found.append(Observation("nullability_change", shape.path, "null"))
-                shape.nulls += 1
-                continue
             cls = type(value)
-            if cls is not shape.cls:
-                self._new_type(shape, cls, found)
+            if cls is not shape.cls and self._unusual(shape, value, cls):
+                continue
             if cls is str:
                 values = shape.values
                 if values is not None and value not in values:
-                    self._new_value(shape, value, found)
+                    self._new_value(shape, value, self._found)
             elif cls is dict:
                 sub = shape.children
                 if sub is None:
                     sub = shape.children = {}
-                self._walk(value, sub, shape.path + ".", now, found)
+                self._walk(value, sub, shape.path + ".")
             elif cls is list and value:
-                sub = shape.children
-                if sub is None:
-                    sub = shape.children = {}
                 first = value[0]
                 if type(first) is dict:
-                    self._walk(first, sub, shape.path + "[].", now, found)
+                    sub = shape.children
+                    if sub is None:
+                        sub = shape.children = {}
+                    items = shape.path + "[]."
+                    self._walk(first, sub, items)
                     last = value[-1]
                     if len(value) > 1 and type(last) is dict:
-                        self._walk(last, sub, shape.path + "[].", now, found)
+                        self._walk(last, sub, items)
 
-    def _new_field(self, path: str, now: float, found: list[Observation] | None) -> FieldShape:
-        shape = self.fields.get(path)  # a list item's field, met through another item
-        if shape is None:
-            shape = self.fields[path] = FieldShape(path, first_seen=now, first_index=self.events)
-            if found is not None:
-                found.append(Observation("new_field", path, ""))
-        return shape
-
-    @staticmethod
-    def _new_type(shape: FieldShape, cls: type, found: list[Observation] | None) -> None:
+    def _unusual(self, shape: FieldShape, value: Any, cls: type) -> bool:
+        """A null, a type not seen last time, or a field with findings to count; True when
+        the value is null (nothing more to look at)."""
+        found = self._found
+        if shape.marks is not None:
+            self._tally(shape.marks, value, self.last_seen)
+        if value is None:
+            if shape.nulls == 0 and found is not None and shape.seen > 1:
+                found.append(Observation("nullability_change", shape.path, "null"))
+            shape.nulls += 1
+            return True
         kind = _TYPE_NAMES.get(cls, "string")
-        shape.cls = cls
         if kind not in shape.types:
             if found is not None and shape.types:
                 found.append(Observation("type_change", shape.path, kind))
             shape.types.add(kind)
+        # A field with findings stays off the fast path, so each payload is counted.
+        shape.cls = cls if shape.marks is None else None
+        return False
+
+    def _new_field(self, path: str) -> FieldShape:
+        shape = self.fields.get(path)  # a list item's field, met through another item
+        if shape is None:
+            shape = self.fields[path] = FieldShape(
+                path, first_seen=self.last_seen, first_index=self.events
+            )
+            if self._found is not None:
+                self._found.append(Observation("new_field", path, ""))
+        return shape
 
     @staticmethod
     def _new_value(shape: FieldShape, value: str, found: list[Observation] | None) -> None:
