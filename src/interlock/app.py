@@ -21,6 +21,7 @@ import orjson
 
 from interlock.clock import SYSTEM_CLOCK, Clock
 from interlock.contracts import Contract
+from interlock.drift import DriftConfig
 from interlock.durations import Duration
 from interlock.errors import ConfigurationError, ContractViolation
 from interlock.events import Event
@@ -76,6 +77,8 @@ class Interlock:
         # Dry-run ("dark"): reads go through, creates/updates/deletes are recorded, not sent.
         self.dry_run = os.environ.get("INTERLOCK_DRY_RUN", "").lower() in ("1", "true")
         self.dry_run_flows: set[str] = set()
+        # How eagerly the gateway reports vendor drift (set before it starts).
+        self.drift_config = DriftConfig()
 
     def __repr__(self) -> str:
         return f"Interlock({self.name!r}, flows={len(self.flows)}, store={self.database_url!r})"

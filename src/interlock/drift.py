@@ -334,6 +334,5 @@ def monitor_of(app: Interlock) -> DriftMonitor:
     """The drift monitor of ``app`` in this process (``app.drift_config`` configures it)."""
     monitor = _MONITORS.get(app)
     if monitor is None:
-        config = getattr(app, "drift_config", None)
-        monitor = _MONITORS[app] = DriftMonitor(app.store, clock=app.clock, config=config)
+        monitor = _MONITORS[app] = DriftMonitor(app.store, clock=app.clock, config=app.drift_config)
     return monitor

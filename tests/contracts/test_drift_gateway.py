@@ -32,7 +32,7 @@ class TicketOpened(Contract, event="ticket.opened", subject="ticket_id"):
 
 def build_app(path: Path) -> Interlock:
     app = Interlock("drift", f"sqlite:///{path}")
-    app.drift_config = DriftConfig(min_events=20, flush_every=0.05)  # type: ignore[attr-defined]
+    app.drift_config = DriftConfig(min_events=20, flush_every=0.05)
     desk = app.webhook("desk", verify="github", secret="desk-secret")
 
     @desk.maps("tickets")
