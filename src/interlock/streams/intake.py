@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from pydantic import ValidationError
@@ -143,7 +143,7 @@ def _rejection(app: Interlock, stream: Stream, message: Message, exc: _Rejected)
     record = StreamRejected(
         stream=stream.name,
         topic=message.topic[:200],
-        position=message.position,
+        position=message.position[:200],
         key=message.key[:200],
         reason=exc.reason,
         detail=exc.detail[:1000],
@@ -151,13 +151,17 @@ def _rejection(app: Interlock, stream: Stream, message: Message, exc: _Rejected)
         deliveries=message.deliveries,
         body_bytes=len(message.body),
     )
-    return app.prepare(
-        record,
-        source=stream.name,
-        idempotency_key=message.key,
-        subject=f"stream:{stream.name}",
-        occurred_at=message.published_at,
-    )
+    options: dict[str, Any] = {
+        "source": stream.name,
+        "idempotency_key": message.key,
+        "subject": f"stream:{stream.name}",
+        "occurred_at": message.published_at,
+    }
+    try:
+        return app.prepare(record, **options)
+    except LimitExceeded:  # an app with a tiny payload limit: keep the record, shortened
+        short = record.model_copy(update={"detail": exc.detail[:120], "errors": []})
+        return app.prepare(short, **options)
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -55,7 +55,10 @@ class NatsSettings:
     token_secret: str | None = None
     connect_timeout: float = 2.0
 
-    async def connect(self, name: str, *, reconnect: bool) -> Client:
+    async def connect(self, name: str) -> Client:
+        """A connection that closes for good when the server goes away: its owner makes a
+        new one (the runner with backoff, the sink at its next publish), so no call waits
+        on a reconnect loop it cannot see."""
         import nats
 
         async def quiet(exc: Exception) -> None:  # the default handler prints tracebacks
@@ -66,9 +69,9 @@ class NatsSettings:
             name=name,
             token=resolve_secret(self.token_secret) if self.token_secret else None,
             connect_timeout=self.connect_timeout,
-            allow_reconnect=reconnect,
-            max_reconnect_attempts=-1 if reconnect else 0,
-            reconnect_time_wait=0.5,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,  # 0 would mean "forever" to the first connect
+            reconnect_time_wait=0.1,
             error_cb=quiet,
         )
 
@@ -119,7 +122,7 @@ class NatsSource:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
         from nats.js.errors import BadRequestError
 
-        nc = self._nc = await self.settings.connect(f"interlock:{self.durable}", reconnect=False)
+        nc = self._nc = await self.settings.connect(f"interlock:{self.durable}")
         js = nc.jetstream()
         info = await js.stream_info(self.stream)
         self._epoch = str(int(info.created.timestamp())) if info.created else "0"
@@ -226,7 +229,7 @@ class NatsSink:
             self._loop, self._lock, self._nc = loop, asyncio.Lock(), None
         async with self._lock:
             if self._nc is None or self._nc.is_closed:
-                self._nc = await self.settings.connect("interlock:sink", reconnect=True)
+                self._nc = await self.settings.connect("interlock:sink")
             return self._nc.jetstream()
 
     async def publish(

@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -65,7 +66,8 @@ class StreamRunner:
         connected_before = False
         while not stop.is_set():
             try:
-                await self.source.connect()
+                if not await _unless_stopped(stop, self.source.connect()):
+                    break
             except Exception as exc:
                 failures += 1
                 log.warning("stream.connect_failed", stream=self.stream.name, error=_describe(exc))
@@ -128,6 +130,7 @@ class StreamRunner:
             created.setdefault(owner, result.created)
         acked: list[Message] = []
         rejected: list[Message] = []
+        duplicates = 0
         for index, (message, verdict) in enumerate(zip(messages, intake.verdicts, strict=True)):
             if verdict == "rejected":
                 rejected.append(message)
@@ -135,7 +138,10 @@ class StreamRunner:
                 continue
             acked.append(message)
             duplicate = verdict == "stored" and not created[index]
+            duplicates += duplicate
             counters.add(counters.acked, "duplicate" if duplicate else verdict)
+        if duplicates:  # redelivered after a crash or a lost ack: already stored, not again
+            log.info("stream.duplicates", stream=self.stream.name, messages=duplicates)
         if acked:
             await self.source.ack(acked)
         if rejected:
@@ -147,6 +153,23 @@ async def run_streams(app: Interlock, stop: asyncio.Event) -> None:
     """Run a :class:`StreamRunner` for every stream ``app`` declares until ``stop``."""
     if app.streams:
         await asyncio.gather(*(StreamRunner(app, s).run(stop) for s in app.streams.values()))
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, None]) -> bool:
+    """Await ``work`` unless ``stop`` is set first (then cancel it); True when it finished."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task.done():
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    return False
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
