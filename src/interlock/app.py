@@ -25,9 +25,10 @@ from interlock.drift import DriftConfig
 from interlock.durations import Duration
 from interlock.errors import ConfigurationError, ContractViolation
 from interlock.events import Event
-from interlock.flows import SLO, Flow, KeySpec, Retry, build_flow
+from interlock.flows import SLO, BusinessMetric, Flow, KeySpec, Retry, build_flow
 from interlock.ids import event_id, new_correlation_id
 from interlock.limits import Limits
+from interlock.observability.alerts import Alerting
 from interlock.secrets import Secrets
 from interlock.sources import WebhookSource, build_source
 from interlock.steps import current_context, register_connectors
@@ -79,6 +80,8 @@ class Interlock:
         self.dry_run_flows: set[str] = set()
         # How eagerly the gateway reports vendor drift (set before it starts).
         self.drift_config = DriftConfig()
+        # SLO burn-rate alerts: policy, sinks, cadence (see interlock.observability.alerts).
+        self.alerting = Alerting()
 
     def __repr__(self) -> str:
         return f"Interlock({self.name!r}, flows={len(self.flows)}, store={self.database_url!r})"
@@ -127,6 +130,7 @@ class Interlock:
         on_invalid: str | None = None,
         on_stale: str = "skip",
         park_timeout: Duration | None = None,
+        metric: BusinessMetric | None = None,
     ) -> Callable[[F], F]:
         """Declare a flow reacting to ``contract`` events.
 
@@ -134,7 +138,8 @@ class Interlock:
         the same key run one at a time in event order. ``idempotency`` makes a
         second event with the same value a skipped duplicate. ``on_dead`` says
         whether a dead-lettered delivery blocks its lane until an operator acts
-        (``"block"``, the default) or lets it continue (``"skip"``).
+        (``"block"``, the default) or lets it continue (``"skip"``). ``metric`` declares a
+        :class:`~interlock.flows.BusinessMetric` shown beside the SLO.
 
         Async handlers run on the worker's event loop; plain functions run in a
         thread pool and get a :class:`~interlock.steps.SyncContext`.
@@ -164,6 +169,7 @@ class Interlock:
                 on_invalid=on_invalid,
                 on_stale=on_stale,
                 park_timeout=park_timeout,
+                metric=metric,
             )
             if flow.name in self.flows:
                 raise ConfigurationError(

@@ -79,6 +79,76 @@ class SLO:
         seconds(self.window)
 
 
+TIME_POINTS = ("occurred_at", "received_at", "succeeded_at")
+AGGREGATES = ("p50", "p95", "p99", "avg", "sum", "min", "max", "count")
+DURATION_UNITS = {"s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessMetric:
+    """A number the business watches, computed from a flow's events and deliveries.
+
+    Either a duration from ``start`` to ``end`` (in ``unit``: ``s``, ``min``, ``h``
+    or ``d``), or a numeric payload field ``value`` (``unit`` is then its label),
+    aggregated over the deliveries created in the trailing ``window``::
+
+        BusinessMetric("minutes from demo request to first CRM touch",
+                       start="occurred_at", end="succeeded_at", unit="min")
+        BusinessMetric("days sales outstanding", start="issued_at", end="paid_at",
+                       unit="d", aggregate="avg", window="90d")
+        BusinessMetric("revenue shipped", value="amount", unit="USD", aggregate="sum")
+
+    A time point is ``occurred_at`` / ``received_at`` (the event's),
+    ``succeeded_at`` (the delivery's success), or a payload field (dotted path;
+    ``data.x`` forces the payload) holding an RFC 3339 time or epoch seconds.
+    Deliveries missing a point or value are left out of the sample.
+    """
+
+    name: str
+    start: str = "occurred_at"
+    end: str | None = None
+    value: str | None = None
+    unit: str = "min"
+    aggregate: str = "p50"
+    window: Duration = "7d"
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ConfigurationError("BusinessMetric needs a name, e.g. 'days sales outstanding'")
+        if (self.end is None) == (self.value is None):
+            raise ConfigurationError(
+                f"BusinessMetric {self.name!r}: give either end= (a duration from start) "
+                "or value= (a numeric payload field), not both"
+            )
+        if self.end is not None and self.unit not in DURATION_UNITS:
+            raise ConfigurationError(
+                f"BusinessMetric {self.name!r}: a duration's unit is one of "
+                f"{', '.join(DURATION_UNITS)}, not {self.unit!r}"
+            )
+        if self.aggregate not in AGGREGATES:
+            raise ConfigurationError(
+                f"BusinessMetric {self.name!r}: aggregate is one of {', '.join(AGGREGATES)}"
+            )
+        if seconds(self.window) <= 0:
+            raise ConfigurationError(f"BusinessMetric {self.name!r}: window must be above 0")
+
+    @property
+    def window_s(self) -> float:
+        return seconds(self.window)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": "duration" if self.end is not None else "value",
+            "start": self.start if self.end is not None else None,
+            "end": self.end,
+            "value": self.value,
+            "unit": self.unit,
+            "aggregate": self.aggregate,
+            "window_s": self.window_s,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Flow:
     """A registered flow (see :meth:`interlock.Interlock.flow`)."""
@@ -100,6 +170,7 @@ class Flow:
     on_invalid: Policy | None = None  # None: the contract's, else "dead"
     on_stale: OnStale = "skip"
     park_timeout: Duration | None = None
+    metric: BusinessMetric | None = None
 
     @property
     def missing_policy(self) -> Policy:
@@ -153,6 +224,7 @@ class Flow:
             "on_invalid": self.invalid_policy,
             "on_stale": self.on_stale if self.contract.__marker__ else None,
             "description": self.description,
+            "metric": None if self.metric is None else self.metric.describe(),
         }
 
 
@@ -172,6 +244,7 @@ def build_flow(
     on_invalid: str | None = None,
     on_stale: str = "skip",
     park_timeout: Duration | None = None,
+    metric: BusinessMetric | None = None,
 ) -> Flow:
     """Validate a declaration and build its :class:`Flow`; errors say how to fix it."""
     flow_name = name or getattr(handler, "__name__", "")
@@ -184,6 +257,8 @@ def build_flow(
         raise ConfigurationError(f"flow name {flow_name!r} must be letters, digits, '_', '-', '.'")
     if not owner or ("@" not in owner and not owner.strip()):
         raise ConfigurationError(f"flow {flow_name!r}: owner= is required (a team or an email)")
+    if metric is not None and not isinstance(metric, BusinessMetric):
+        raise ConfigurationError(f"flow {flow_name!r}: metric= takes a BusinessMetric")
     if on_dead not in ("block", "skip"):
         raise ConfigurationError(f"flow {flow_name!r}: on_dead must be 'block' or 'skip'")
     for label, policy in (("on_missing", on_missing), ("on_invalid", on_invalid)):
@@ -229,6 +304,7 @@ def build_flow(
         description=inspect.getdoc(handler) or "",
         is_async=inspect.iscoroutinefunction(handler),
         takes_context=len(params) == 2,
+        metric=metric,
     )
 
 

@@ -29,7 +29,7 @@ import structlog
 
 from interlock.errors import LeaseLost, StoreError
 from interlock.flows import Flow
-from interlock.observability import process_metrics
+from interlock.observability import process_metrics, run_alerts
 from interlock.outcomes import dead, failed, redactor_for, suspended
 from interlock.redaction import Redactor
 from interlock.semantics import on_error, run_delivery
@@ -133,6 +133,7 @@ class Worker:
         unblock = asyncio.create_task(_set_when(stop, self._slot))
         checks = self._start_checks(stop)
         streams = self._start_streams(stop)
+        alerts = run_alerts(self.app, stop)  # SLO burn-rate alerts (one evaluator at a time)
         try:
             while not stop.is_set():
                 if await self.fill() == 0:
@@ -148,6 +149,8 @@ class Worker:
             beat.cancel()
             if checks is not None:
                 checks.cancel()
+            if alerts is not None:
+                alerts.cancel()
             self.app._forget_wake_event(wake)
 
     def _start_checks(self, stop: asyncio.Event) -> asyncio.Task[None] | None:

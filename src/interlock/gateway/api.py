@@ -39,6 +39,8 @@ from interlock.gateway.schemas import (
     TokenOut,
     TraceOut,
 )
+from interlock.gateway.slo_schemas import FlowHealthOut
+from interlock.observability.health import slo_report
 from interlock.redaction import Redactor, mask_event, masked_trace, scrub_delivery
 from interlock.replay import act_on_dead
 from interlock.stores.base import DeadFilter, DeliveryRow
@@ -312,6 +314,7 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
     def flows_out() -> list[FlowOut]:
         counts = app.store.flow_counts()
         blocked = app.store.blocked_flows()
+        health = {h.flow: FlowHealthOut.of(h) for h in slo_report(app)}
         out = []
         for flow in app.flows.values():
             c = counts.get(flow.name, {})
@@ -323,7 +326,9 @@ def build_api(app: Interlock, auth: Auth, ingress: Ingress) -> APIRouter:
                 state = "active"
             else:
                 state = "idle"
-            out.append(FlowOut(**flow.describe(), state=state, counts=c))
+            out.append(
+                FlowOut(**flow.describe(), state=state, counts=c, health=health.get(flow.name))
+            )
         return out
 
     @api.get("/flows", tags=["flows"], summary="Flows with owner, SLO, state and live counts")

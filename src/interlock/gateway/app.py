@@ -42,6 +42,7 @@ from interlock.gateway.ingress import Ingress
 from interlock.gateway.metrics import metrics_endpoint
 from interlock.gateway.middleware import GatewayMiddleware, HttpLimits
 from interlock.gateway.problems import Problem, problem_response
+from interlock.gateway.slo_api import build_slo_api
 from interlock.observability import process_metrics
 from interlock.stores.sql import migrations
 
@@ -266,6 +267,7 @@ def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> Gateway:
     )
     gateway.include_router(build_api(app, auth, ingress))
     gateway.include_router(build_drift_api(app, auth))
+    gateway.include_router(build_slo_api(app, auth))
     gateway.include_router(events)
     gateway.include_router(build_dashboard(app, auth))
     gateway.add_middleware(GatewayMiddleware, limits=http, metrics=process_metrics(app))

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from interlock.events import Event
+from interlock.gateway.slo_schemas import FlowHealthOut, MetricDeclOut
 from interlock.stores.base import AttemptRow, AuditRow, DeliveryRow, StepRow
 from interlock.tokens import Role, TokenRow
 
@@ -259,6 +260,10 @@ class FlowOut(Model):
         )
     )
     counts: dict[str, int] = Field(description="Deliveries by status.")
+    metric: MetricDeclOut | None = Field(None, description="The declared business metric.")
+    health: FlowHealthOut | None = Field(
+        None, description="SLO status (SLI, budget, burn rates, alerts) and the metric's value."
+    )
 
 
 class SecretRef(Model):

@@ -30,7 +30,7 @@ from interlock.errors import ConfigurationError
 from interlock.gateway.app import build_gateway
 from interlock.gateway.middleware import HttpLimits
 from interlock.gateway.protocols import MAX_HEAD_BYTES, GatewayConfig, H11GatewayProtocol
-from interlock.observability import process_metrics
+from interlock.observability import process_metrics, run_alerts
 from interlock.worker import WorkerConfig
 
 try:
@@ -159,6 +159,10 @@ async def serve(
     tasks = [asyncio.create_task(server.serve(sockets=[sock]))]
     if worker is not None:
         tasks.append(asyncio.create_task(app.worker(worker).run(stop)))
+    else:  # the worker runs the alert evaluator; a gateway alone runs its own
+        alerts = run_alerts(app, stop)
+        if alerts is not None:
+            tasks.append(alerts)
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)

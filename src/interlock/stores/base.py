@@ -8,6 +8,7 @@ surfaces are plain synchronous calls.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -19,6 +20,7 @@ from interlock.stores.contract_records import (
     Sample,
     StoredProfile,
 )
+from interlock.stores.analytics import AlertRow, FlowSample, FlowStats, NewAlert, SloCounts
 from interlock.tokens import NewToken, Role, TokenRow
 
 DeliveryStatus = Literal["queued", "pending", "running", "waiting", "succeeded", "dead", "skipped"]
@@ -441,5 +443,64 @@ class Store(Protocol):
     async def advance_marker(
         self, flow: str, entity: str, value: float, event_id: str, *, now: float
     ) -> bool: ...
+
+    # -- analytics (rows and their exact meaning: interlock.stores.analytics) ----------------
+    # Reads scan only the id ranges of [since, until) (ids grow with time): no table scans.
+
+    def flow_stats(
+        self, since: float, until: float, *, within: Mapping[str, float] | None = None
+    ) -> dict[str, FlowStats]:
+        """Per flow, what happened in ``[since, until)``: deliveries created, attempts ended
+        by outcome and error class, end-to-end lag percentiles of the successes, and how many
+        succeeded within ``within[flow]`` seconds. Flows without activity are absent."""
+        ...
+
+    def flow_series(
+        self,
+        flow: str,
+        since: float,
+        until: float,
+        bucket_seconds: float,
+        *,
+        within: float | None = None,
+    ) -> list[FlowStats]:
+        """:meth:`flow_stats` of one flow per bucket ``[since + i·b, since + (i+1)·b)``,
+        oldest first, empty buckets included; at most 2,000 buckets (ValueError)."""
+        ...
+
+    def slo_counts(
+        self, flow: str, within: float, ranges: Sequence[tuple[float, float]], *, now: float
+    ) -> list[SloCounts]:
+        """Deliveries of ``flow`` decided good or bad against the bound ``within`` (seconds)
+        in each range (cut at ``now``); see :class:`SloCounts` for what decides them."""
+        ...
+
+    def flow_samples(
+        self, flow: str, since: float, until: float, *, limit: int = 10_000
+    ) -> list[FlowSample]:
+        """The newest ``limit`` deliveries of ``flow`` created in the range, with their events
+        (what a business metric is computed from)."""
+        ...
+
+    async def fire_alert(self, alert: NewAlert) -> tuple[AlertRow, bool]:
+        """Record a firing alert: ``(row, True)`` when newly fired, ``(row, False)`` when it
+        was firing already (its figures refreshed). One firing alert per flow and severity."""
+        ...
+
+    async def resolve_alert(self, flow: str, severity: str, *, now: float) -> AlertRow | None:
+        """Resolve the firing alert of ``flow`` and ``severity``; None when none fires."""
+        ...
+
+    def list_alerts(
+        self,
+        *,
+        firing: bool | None = None,
+        flow: str | None = None,
+        severity: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[AlertRow]:
+        """Alerts newest first; ``since`` keeps those firing then or after."""
+        ...
 
     def close(self) -> None: ...

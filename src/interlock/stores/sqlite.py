@@ -42,6 +42,7 @@ from interlock.stores.base import (
 )
 from interlock.stores.sql import migrations
 from interlock.stores.sqlite_contracts import SqliteContracts
+from interlock.stores.sqlite_analytics import SqliteAnalytics
 from interlock.stores.sqlite_tx import (
     Q,
     _attempt,
@@ -99,7 +100,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-class SqliteStore(SqliteContracts):
+class SqliteStore(SqliteContracts, SqliteAnalytics):
     """The embedded store. Safe for several processes on one machine."""
 
     def __init__(

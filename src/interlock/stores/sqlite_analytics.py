@@ -1,0 +1,232 @@
+"""The SQLite store's analytics: flow stats and series, SLO counts, samples and alerts.
+
+Mixed into :class:`~interlock.stores.sqlite.SqliteStore`; the queries are in
+``sql/sqlite_analytics.sql``. Time ranges become id ranges by bisecting the
+primary key (ids grow with time), so these reads need no index on the hot
+tables and cost nothing on the write path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from interlock.stores.analytics import (
+    AlertRow,
+    FlowSample,
+    FlowStats,
+    NewAlert,
+    SloCounts,
+    StatsBuilder,
+    check_range,
+    series_builders,
+)
+from interlock.stores.sql import queries
+from interlock.stores.writer import LoopWriter
+
+A = queries("sqlite_analytics")
+
+# Commits may land a little out of clock order (group commits, several processes):
+# id ranges are widened by this much and then filtered on the exact times.
+SLACK = 120.0
+
+
+class SqliteAnalytics:
+    """Analytics reads and alert writes; needs the host store's ``_read`` and writer."""
+
+    _read: Callable[..., list[Any]]
+    _async_writer: LoopWriter
+
+    # -- id ranges ---------------------------------------------------------------------
+    def _first_id(self, bounds: str, probe: str, at: float) -> int:
+        """The first id whose time is at or after ``at`` (max id + 1 when none is)."""
+        low, high = self._read(A[bounds])[0]
+        if low is None:
+            return 0
+        lo, hi = int(low), int(high) + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            found = self._read(A[probe], (mid,))
+            if not found or found[0][1] >= at:
+                hi = mid
+            else:
+                lo = int(found[0][0]) + 1
+        return lo
+
+    def _delivery_ids(self, since: float, until: float) -> tuple[int, int]:
+        return (
+            self._first_id("delivery-ids", "delivery-at", since - SLACK),
+            self._first_id("delivery-ids", "delivery-at", until + SLACK),
+        )
+
+    def _attempt_ids(self, since: float, until: float) -> tuple[int, int]:
+        return (
+            self._first_id("attempt-ids", "attempt-at", since - SLACK),
+            self._first_id("attempt-ids", "attempt-at", until + SLACK),
+        )
+
+    # -- stats and series --------------------------------------------------------------
+    def flow_stats(
+        self, since: float, until: float, *, within: Mapping[str, float] | None = None
+    ) -> dict[str, FlowStats]:
+        check_range(since, until)
+        within = within or {}
+        builders: dict[str, StatsBuilder] = {}
+
+        def of(flow: str) -> StatsBuilder:
+            found = builders.get(flow)
+            if found is None:
+                found = builders[flow] = StatsBuilder(flow, since, until)
+            return found
+
+        d_lo, d_hi = self._delivery_ids(since, until)
+        for flow, n in self._read(A["created-by-flow"], (since, until, d_lo, d_hi)):
+            of(flow).created(int(n))
+        a_lo, a_hi = self._attempt_ids(since, until)
+        args = (since, until, a_lo, a_hi)
+        for flow, outcome, error_class, n in self._read(A["ended-by-flow"], args):
+            of(flow).ended(outcome, error_class, int(n))
+        for flow, lag in self._read(A["lags-by-flow"], args):
+            of(flow).lags.append(float(lag))
+        return {name: b.build(within.get(name)) for name, b in sorted(builders.items())}
+
+    def flow_series(
+        self,
+        flow: str,
+        since: float,
+        until: float,
+        bucket_seconds: float,
+        *,
+        within: float | None = None,
+    ) -> list[FlowStats]:
+        check_range(since, until, bucket_seconds)
+        builders = series_builders(flow, since, until, bucket_seconds)
+        last = len(builders) - 1
+        d_lo, d_hi = self._delivery_ids(since, until)
+        for i, n in self._read(
+            A["created-series"], (since, until, d_lo, d_hi, flow, bucket_seconds)
+        ):
+            builders[min(int(i), last)].created(int(n))
+        a_lo, a_hi = self._attempt_ids(since, until)
+        args = (since, until, a_lo, a_hi, flow, bucket_seconds)
+        for i, outcome, error_class, n in self._read(A["ended-series"], args):
+            builders[min(int(i), last)].ended(outcome, error_class, int(n))
+        for i, lag in self._read(A["lags-series"], args):
+            builders[min(int(i), last)].lags.append(float(lag))
+        return [b.build(within) for b in builders]
+
+    # -- SLOs and business metrics ---------------------------------------------------------
+    def slo_counts(
+        self, flow: str, within: float, ranges: Sequence[tuple[float, float]], *, now: float
+    ) -> list[SloCounts]:
+        out = []
+        for since, until in ranges:
+            end = min(until, now)
+            if end <= since:
+                out.append(SloCounts(since, until, 0, 0))
+                continue
+            lo, hi = self._delivery_ids(since - within, end)
+            good, total = self._read(A["slo-counts"], (within, lo, hi, flow, since, end))[0]
+            out.append(SloCounts(since, until, int(good), int(total) - int(good)))
+        return out
+
+    def flow_samples(
+        self, flow: str, since: float, until: float, *, limit: int = 10_000
+    ) -> list[FlowSample]:
+        check_range(since, until)
+        lo, hi = self._delivery_ids(since, until)
+        rows = self._read(A["flow-samples"], (since, until, lo, hi, flow, limit))
+        return [
+            FlowSample(str(r[0]), float(r[1]), float(r[2]), r[3], orjson.loads(r[4])) for r in rows
+        ]
+
+    # -- alerts ------------------------------------------------------------------------
+    async def fire_alert(self, alert: NewAlert) -> tuple[AlertRow, bool]:
+        """Record a firing alert; ``(row, True)`` when it newly fired, ``(row, False)`` when
+        it was firing already (its burn rates refreshed)."""
+        alert_id, fired = await self._async_writer.submit(_fire_alert, alert)
+        return self._alert(alert_id), fired
+
+    async def resolve_alert(self, flow: str, severity: str, *, now: float) -> AlertRow | None:
+        """Resolve the firing alert of ``flow`` and ``severity``; None when none fires."""
+        alert_id = await self._async_writer.submit(_resolve_alert, flow, severity, now)
+        return None if alert_id is None else self._alert(alert_id)
+
+    def list_alerts(
+        self,
+        *,
+        firing: bool | None = None,
+        flow: str | None = None,
+        severity: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[AlertRow]:
+        """Newest first; ``since`` keeps alerts firing then or fired later."""
+        where: list[str] = []
+        args: list[Any] = []
+        if firing is not None:
+            where.append("resolved_at IS NULL" if firing else "resolved_at IS NOT NULL")
+        for clause, value in (("flow = ?", flow), ("severity = ?", severity)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        if since is not None:
+            where.append("(resolved_at IS NULL OR resolved_at >= ?)")
+            args.append(since)
+        sql = A["alert-columns"]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY fired_at DESC, id DESC LIMIT ?"
+        return list(_alerts(self._read(sql, [*args, limit])))
+
+    def _alert(self, alert_id: int) -> AlertRow:
+        return next(_alerts(self._read(A["alert-columns"] + " WHERE id = ?", (alert_id,))))
+
+
+def _alerts(rows: Iterable[Any]) -> Iterator[AlertRow]:
+    for r in rows:
+        yield AlertRow(
+            int(r[0]),
+            r[1],
+            r[2],
+            "firing" if r[4] is None else "resolved",
+            *r[3:],
+        )
+
+
+def _fire_alert(conn: sqlite3.Connection, a: NewAlert) -> tuple[int, bool]:
+    found = conn.execute(A["open-alert"], (a.flow, a.severity)).fetchone()
+    if found is not None:
+        conn.execute(
+            A["refresh-alert"],
+            (a.at, a.burn_long, a.burn_short, a.budget_remaining, a.summary, found[0]),
+        )
+        return int(found[0]), False
+    cur = conn.execute(
+        A["insert-alert"],
+        (
+            a.flow,
+            a.severity,
+            a.at,
+            a.at,
+            a.burn_long,
+            a.burn_short,
+            a.long_s,
+            a.short_s,
+            a.factor,
+            a.budget_remaining,
+            a.summary,
+        ),
+    )
+    return int(cur.lastrowid or 0), True
+
+
+def _resolve_alert(conn: sqlite3.Connection, flow: str, severity: str, now: float) -> int | None:
+    found = conn.execute(A["open-alert"], (flow, severity)).fetchone()
+    if found is None:
+        return None
+    conn.execute(A["resolve-alert"], (now, now, found[0]))
+    return int(found[0])
