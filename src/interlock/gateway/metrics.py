@@ -27,6 +27,7 @@ from interlock.gateway.cloudevents import EventIntake
 from interlock.gateway.drift_api import DriftCollector
 from interlock.gateway.ingress import Ingress
 from interlock.observability import process_metrics
+from interlock.observability.prometheus import SloCollector
 
 
 class _Collector:
@@ -131,6 +132,7 @@ def metrics_endpoint(
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(app, ingress, auth, intake))
     registry.register(process_metrics(app))
+    registry.register(SloCollector(app))  # SLI, error budget, burn rates, alerts firing
     registry.register(DriftCollector(app))
     if app.connectors:  # calls, latency, breaker state, limiter waits, credential expiry
         from interlock.connectors import connector_metrics

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from interlock.events import Event
+from interlock.stores.analytics import AlertRow, FlowSample, FlowStats, NewAlert, SloCounts
 from interlock.stores.contract_records import (
     DriftBatch,
     DriftFinding,
@@ -20,7 +21,6 @@ from interlock.stores.contract_records import (
     Sample,
     StoredProfile,
 )
-from interlock.stores.analytics import AlertRow, FlowSample, FlowStats, NewAlert, SloCounts
 from interlock.tokens import NewToken, Role, TokenRow
 
 DeliveryStatus = Literal["queued", "pending", "running", "waiting", "succeeded", "dead", "skipped"]

@@ -41,8 +41,8 @@ from interlock.stores.base import (
     Trace,
 )
 from interlock.stores.sql import migrations
-from interlock.stores.sqlite_contracts import SqliteContracts
 from interlock.stores.sqlite_analytics import SqliteAnalytics
+from interlock.stores.sqlite_contracts import SqliteContracts
 from interlock.stores.sqlite_tx import (
     Q,
     _attempt,
