@@ -199,6 +199,6 @@ async def test_an_outage_fires_the_page_alert_and_recovery_clears_it(
         assert payload["data"]["flow"] == "touch_crm"
         assert payload["data"]["owner"] == "revops@acme.test"
     assert kinds == ["interlock.alert.fired", "interlock.alert.resolved"]
-    with pytest.raises(standardwebhooks.WebhookVerificationError):
-        body, headers = receiver.got[0]
+    body, headers = receiver.got[0]
+    with pytest.raises(standardwebhooks.WebhookVerificationError):  # a changed body fails
         standardwebhooks.Webhook(SECRET).verify(body + b" ", headers)
