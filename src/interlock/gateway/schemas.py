@@ -252,6 +252,9 @@ class FlowOut(Model):
     retry: RetryOut
     slo: SloOut | None
     on_dead: Literal["block", "skip"]
+    on_missing: str = Field(description="What a missing record does: retry, dead, skip or park.")
+    on_invalid: str = Field(description="What an event failing its contract does.")
+    on_stale: str | None = Field(description="What a stale event does (with a version marker).")
     description: str
     state: Literal["idle", "active", "failing", "blocked"] = Field(
         description=(
