@@ -55,6 +55,7 @@ class FieldShape:
     last_index: int = 0
     cls: type | None = None  # the Python type of the last non-null value (the fast check)
     children: dict[str, FieldShape] | None = None  # an object's fields, by key
+    items: dict[str, FieldShape] | None = None  # the fields of a list's object items
     marks: dict[str, Tally] | None = None  # drift raised on this path: detail -> its tally
 
     def to_json(self) -> dict[str, Any]:
@@ -168,9 +169,9 @@ class Profile:
             elif cls is list and value:
                 first = value[0]
                 if type(first) is dict:
-                    sub = shape.children
+                    sub = shape.items
                     if sub is None:
-                        sub = shape.children = {}
+                        sub = shape.items = {}
                     items = shape.path + "[]."
                     self._walk(first, sub, items)
                     last = value[-1]
@@ -252,12 +253,14 @@ class Profile:
             shape = FieldShape.from_json(path, data["fields"][path], profile.events)
             profile.fields[path] = shape
             parent, key = _split(path)
-            owner = profile.fields.get(parent) if parent is not None else None
+            owner = profile.fields.get(parent.removesuffix("[]")) if parent is not None else None
             if owner is None:
                 profile.root[key if parent is None else path] = shape
+            elif parent is not None and parent.endswith("[]"):
+                owner.items = owner.items if owner.items is not None else {}
+                owner.items[key] = shape
             else:
-                if owner.children is None:
-                    owner.children = {}
+                owner.children = owner.children if owner.children is not None else {}
                 owner.children[key] = shape
         profile._snapshot = profile.to_json()
         return profile
@@ -277,12 +280,11 @@ class Profile:
 
 
 def _split(path: str) -> tuple[str | None, str]:
-    """``a.b[].c`` → (``a.b``, ``c``); a top-level field has no parent."""
+    """``a.b[].c`` → (``a.b[]``, ``c``); a top-level field has no parent."""
     i = path.rfind(".")
     if i < 0:
         return None, path
-    parent = path[:i]
-    return parent.removesuffix("[]"), path[i + 1 :]
+    return path[:i], path[i + 1 :]
 
 
 def _enum_like(shape: FieldShape) -> bool:

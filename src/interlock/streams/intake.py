@@ -22,6 +22,7 @@ import structlog
 from pydantic import ValidationError
 
 from interlock.contracts import Contract
+from interlock.drift import monitor_of
 from interlock.errors import ContractViolation, LimitExceeded
 from interlock.gateway.jsonpolicy import BadJson, parse_json
 from interlock.stores.base import NewEvent
@@ -98,6 +99,7 @@ def _prepare(app: Interlock, stream: Stream, message: Message) -> list[NewEvent]
             "not_an_object", f"the message is JSON {type(body).__name__}, not an object"
         )
     topic = stream.topic_of(message, body)
+    monitor_of(app).observe(stream.name, topic or "-", body)  # vendor drift, as for webhooks
     mapper = stream.mapper_for(topic)
     if mapper is None:
         return []
