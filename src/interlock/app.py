@@ -33,8 +33,14 @@ from interlock.secrets import Secrets
 from interlock.sources import WebhookSource, build_source
 from interlock.steps import current_context, register_connectors
 from interlock.stores import DEFAULT_URL, open_store
-from interlock.stores.base import Claimed, DirectLease, EmitResult, NewDelivery, NewEvent
-from interlock.stores.sqlite import SqliteStore
+from interlock.stores.base import (
+    Claimed,
+    DirectLease,
+    EmitResult,
+    NewDelivery,
+    NewEvent,
+    Store,
+)
 from interlock.streams.stream import Stream, build_stream
 from interlock.worker import Middleware, Worker, WorkerConfig
 
@@ -67,7 +73,7 @@ class Interlock:
         self.contracts: dict[str, type[Contract]] = {}
         self.middleware: list[Middleware] = []
         self._subscriptions: dict[str, list[Flow]] = {}
-        self._store: SqliteStore | None = None
+        self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._wakes: list[asyncio.Event] = []
         self._local_workers: list[Worker] = []
@@ -88,7 +94,7 @@ class Interlock:
 
     # -- the store ------------------------------------------------------------------
     @property
-    def store(self) -> SqliteStore:
+    def store(self) -> Store:
         """The store, opened (and migrated) on first use."""
         if self._store is None:
             with self._store_lock:

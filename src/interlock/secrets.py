@@ -31,8 +31,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from interlock.errors import ConfigurationError, StoreError
 
 if TYPE_CHECKING:
-    from interlock.stores.base import SecretInfo
-    from interlock.stores.sqlite import SqliteStore
+    from interlock.stores.base import SecretInfo, Store
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 KEY_VARIABLE = "INTERLOCK_SECRET_KEY"
@@ -92,7 +91,7 @@ class Secrets:
 
     def __init__(
         self,
-        store: Callable[[], SqliteStore],
+        store: Callable[[], Store],
         *,
         key: str | None = None,
         cache_ttl: float = 5.0,

@@ -18,7 +18,7 @@ from rich.console import Console
 from interlock.app import Interlock
 from interlock.durations import seconds
 from interlock.errors import AppNotFound, ConfigurationError, InterlockError
-from interlock.stores import DEFAULT_URL, SqliteStore, open_store
+from interlock.stores import DEFAULT_URL, Store, open_store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,7 +66,7 @@ def load_app(path: str | None) -> Interlock:
     return app
 
 
-def open_for_cli(app: str | None, database_url: str | None) -> SqliteStore:
+def open_for_cli(app: str | None, database_url: str | None) -> Store:
     """The store named by --database-url, else by the app, else the environment/default."""
     if database_url:
         store = open_store(database_url)
@@ -78,9 +78,7 @@ def open_for_cli(app: str | None, database_url: str | None) -> SqliteStore:
     return store
 
 
-def open_with_app(
-    app: str | None, database_url: str | None
-) -> tuple[SqliteStore, Interlock | None]:
+def open_with_app(app: str | None, database_url: str | None) -> tuple[Store, Interlock | None]:
     """The store, and the app when one is named (its contracts say which fields are PII)."""
     if not database_url and (app or os.environ.get("INTERLOCK_APP")):
         application = load_app(app)

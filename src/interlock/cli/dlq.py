@@ -20,8 +20,7 @@ from interlock.cli.common import (
     when,
 )
 from interlock.errors import ConfigurationError
-from interlock.stores.base import DeadFilter, DeliveryRow
-from interlock.stores.sqlite import SqliteStore
+from interlock.stores.base import DeadFilter, DeliveryRow, Store
 
 dlq = typer.Typer(help="Inspect, replay and discard dead letters.", no_args_is_help=True)
 
@@ -99,7 +98,7 @@ def show(
 
 
 def _select(
-    store: SqliteStore,
+    store: Store,
     ids: list[int],
     flow: str | None,
     since: str | None,

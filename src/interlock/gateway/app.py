@@ -251,7 +251,7 @@ def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> Gateway:
             version = app.store.schema_version()
         except StoreError:
             return problem_response(Problem(503, "Store unreachable", "the store cannot be read"))
-        wanted = migrations("sqlite")[-1].version
+        wanted = migrations(app.store.dialect)[-1].version
         if version != wanted:
             return problem_response(
                 Problem(503, "Migrations pending", f"schema v{version}, this code needs v{wanted}")

@@ -11,11 +11,12 @@ from interlock.stores.sqlite import SqliteStore
 DEFAULT_URL = "sqlite:///interlock.db"
 
 
-def open_store(url: str, *, durability: str = "durable") -> SqliteStore:
-    """Open the store at ``url`` (``sqlite:///file.db``).
+def open_store(url: str, *, durability: str = "durable") -> Store:
+    """Open the store at ``url`` (``sqlite:///file.db`` or ``postgresql://…``).
 
     ``INTERLOCK_SQLITE_BUSY_TIMEOUT`` (seconds, default 10) bounds how long a write
-    waits for another process's lock before failing with ``StoreUnavailable``.
+    waits for another process's lock before failing with ``StoreUnavailable``. The
+    PostgreSQL settings are read by :func:`~interlock.stores.postgres_settings.open_postgres`.
     """
     if url.startswith("sqlite:"):
         raw = os.environ.get("INTERLOCK_SQLITE_BUSY_TIMEOUT", "10")
@@ -27,11 +28,13 @@ def open_store(url: str, *, durability: str = "durable") -> SqliteStore:
             ) from None
         return SqliteStore(url, durability=durability, busy_timeout=busy)
     if url.startswith(("postgres://", "postgresql://")):
-        raise ConfigurationError(
-            f"{url.split('@')[-1]}: the PostgreSQL store is not part of this version; "
-            "use a sqlite:/// URL"
-        )
-    raise ConfigurationError(f"unknown database URL {url!r}: expected sqlite:///path/to/file.db")
+        from interlock.stores.postgres_settings import open_postgres
+
+        return open_postgres(url)
+    raise ConfigurationError(
+        f"unknown database URL {url.split('@')[-1]!r}: expected sqlite:///path/to/file.db "
+        "or postgresql://user@host/database"
+    )
 
 
 __all__ = ["DEFAULT_URL", "SqliteStore", "Store", "open_store"]

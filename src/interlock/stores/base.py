@@ -220,6 +220,16 @@ class Stats:
 
 
 @dataclass(frozen=True, slots=True)
+class Gauge:
+    """A figure about the database itself for ``/metrics`` (a gauge ``name`` with ``labels``)."""
+
+    name: str
+    help: str
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class PermitGrant:
     """Rate-limit permits reserved from a shared bucket: one call may start at each of
     ``slots`` (times, on the caller's clock); with none, ``wait`` seconds until one can
@@ -288,12 +298,17 @@ class Store(Protocol):
     """Durable state of one interlock app."""
 
     url: str
+    dialect: str  # sqlite | postgres: which migrations apply
 
     def upgrade(self) -> list[str]: ...
 
     def schema_version(self) -> int: ...
 
+    def ensure_schema(self) -> None: ...
+
     async def emit(self, items: list[NewEvent]) -> list[EmitResult]: ...
+
+    def emit_sync(self, items: list[NewEvent]) -> list[EmitResult]: ...
 
     async def claim(self, worker: str, limit: int, now: float, lease: float) -> list[Claimed]: ...
 
@@ -345,6 +360,12 @@ class Store(Protocol):
         self, ids: list[int], *, actor: str, reason: str, now: float
     ) -> list[int]: ...
 
+    def replay_sync(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]: ...
+
+    def discard_sync(self, ids: list[int], *, actor: str, reason: str, now: float) -> list[int]: ...
+
+    def deliveries_of(self, event_seqs: list[int]) -> list[DeliveryRow]: ...
+
     def list_deliveries(
         self,
         *,
@@ -371,6 +392,12 @@ class Store(Protocol):
         self, which: str, *, actor: str, reason: str, now: float
     ) -> TokenRow | None: ...
 
+    def create_token_sync(self, name: str, role: Role, *, actor: str, now: float) -> NewToken: ...
+
+    def revoke_token_sync(
+        self, which: str, *, actor: str, reason: str, now: float
+    ) -> TokenRow | None: ...
+
     def token_for(self, token: str) -> TokenRow | None: ...
 
     def list_tokens(self, *, include_revoked: bool = False) -> list[TokenRow]: ...
@@ -386,7 +413,24 @@ class Store(Protocol):
         audited: bool = True,
     ) -> int: ...
 
+    def put_secret_sync(
+        self,
+        name: str,
+        token: bytes,
+        *,
+        actor: str,
+        now: float,
+        expires_at: float | None = None,
+        audited: bool = True,
+    ) -> int: ...
+
     def current_secret(self, name: str) -> SecretValue | None: ...
+
+    def secret_values(self) -> list[tuple[str, int, bytes]]: ...
+
+    def reencrypt_secrets_sync(
+        self, rows: list[tuple[str, int, bytes]], *, actor: str, now: float
+    ) -> int: ...
 
     def list_secrets(self) -> list[SecretInfo]: ...
 
@@ -419,6 +463,8 @@ class Store(Protocol):
     def blocked_flows(self) -> set[str]: ...
 
     def stats(self, now: float) -> Stats: ...
+
+    def gauges(self) -> list[Gauge]: ...
 
     # -- contracts: drift, samples, version markers (stores/contract_records.py) -----------
     def drift_profiles(self) -> list[StoredProfile]: ...

@@ -31,6 +31,7 @@ from interlock.stores.base import (
     DeadFilter,
     DeliveryRow,
     EmitResult,
+    Gauge,
     NewEvent,
     Outcome,
     PermitGrant,
@@ -102,6 +103,8 @@ def sqlite_path(url: str) -> str:
 
 class SqliteStore(SqliteContracts, SqliteAnalytics):
     """The embedded store. Safe for several processes on one machine."""
+
+    dialect = "sqlite"
 
     def __init__(
         self, url: str, *, durability: str = "durable", busy_timeout: float = 10.0
@@ -556,6 +559,10 @@ class SqliteStore(SqliteContracts, SqliteAnalytics):
             retries=int(retries),
             oldest_due_lag=None if oldest is None else max(0.0, now - float(oldest)),
         )
+
+    def gauges(self) -> list[Gauge]:
+        """Figures about the database itself: none worth a gauge for one SQLite file."""
+        return []
 
     def blocked_flows(self) -> set[str]:
         """Flows with a dead delivery that still holds its lane."""

@@ -1,0 +1,221 @@
+"""Group commit on PostgreSQL: many concurrent writes, one pipelined transaction.
+
+Callers submit :class:`Call` s (a statement, its parameters and how to turn its rows
+into the caller's result). The writer drains everything queued, sends all the
+statements of a batch in one pipeline (one network round trip, not one per
+write), runs the few follow-ups that need a second look, commits once, then
+resolves every caller's future.
+
+An expected refusal (a lost lease) comes back as an exception *instance* and
+fails only its own caller. A statement that raises poisons the transaction; the
+batch is then retried one call per transaction so the others still land. A
+deadlock with another process is retried whole.
+
+Connection loss is survived: the writer reconnects with backoff. A batch that
+failed before its COMMIT was sent is run again on the new connection (nothing of it
+was committed); one that failed *during* COMMIT may or may not have landed, so its
+callers get :class:`StoreUnavailable`, as with any unacknowledged write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+
+from interlock.errors import StoreError, StoreUnavailable
+
+Rows = list[tuple[Any, ...]]
+Then = Callable[[AsyncConnection[Any], Rows], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One write: ``sql`` with ``params``; ``then`` maps its rows to the caller's result
+    (and may run more statements in the same transaction)."""
+
+    sql: str | None  # None: ``then`` does all the work (a rare, multi-statement write)
+    params: Sequence[Any]
+    then: Then
+
+
+def describe(url: str) -> str:
+    """A database URL without its credentials, for messages."""
+    return url.split("@")[-1] if "@" in url else url
+
+
+def map_pg_error(exc: BaseException, url: str) -> BaseException:
+    """Turn psycopg errors into interlock's, with a message that says what to do."""
+    if isinstance(exc, StoreError) or not isinstance(exc, psycopg.Error):
+        return exc
+    where = describe(url)
+    if isinstance(exc, psycopg.OperationalError):
+        return StoreUnavailable(
+            f"{where}: PostgreSQL is unreachable or failing, nothing was "
+            f"acknowledged ({str(exc).strip()})"
+        )
+    return StoreError(f"{where}: {str(exc).strip()}")
+
+
+def _lost(conn: AsyncConnection[Any] | None) -> bool:
+    return conn is None or conn.closed or conn.broken
+
+
+class PgWriter:
+    """Group commit for the callers on one event loop, over one connection."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[AsyncConnection[Any]]],
+        url: str,
+        *,
+        max_batch: int = 512,
+        reconnect_timeout: float = 10.0,
+    ) -> None:
+        self._connect = connect
+        self._url = url
+        self._max_batch = max_batch
+        self._reconnect_timeout = reconnect_timeout
+        self._conn: AsyncConnection[Any] | None = None
+        self._pending: list[tuple[Call, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.loop = asyncio.get_running_loop()
+        self.batches = 0
+        self.operations = 0
+        self.reconnects = 0
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    def submit(self, call: Call) -> asyncio.Future[Any]:
+        """Queue ``call``; the future resolves after its batch committed."""
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._pending.append((call, future))
+        if self._task is None or self._task.done():
+            self._task = self.loop.create_task(self._run(), name="interlock-pg-group-commit")
+        self._wake.set()
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                await self._commit(batch)
+
+    async def _connection(self) -> AsyncConnection[Any]:
+        """The live connection, reconnecting with backoff for up to ``reconnect_timeout``."""
+        if not _lost(self._conn):
+            assert self._conn is not None
+            return self._conn
+        self._conn = None
+        deadline = time.monotonic() + self._reconnect_timeout
+        delay = 0.05
+        while True:
+            try:
+                self._conn = await self._connect()
+                self.reconnects += 1
+                return self._conn
+            except psycopg.OperationalError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise map_pg_error(exc, self._url) from None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _commit(self, batch: list[tuple[Call, asyncio.Future[Any]]]) -> None:
+        self.batches += 1
+        self.operations += len(batch)
+        deadlocks = 0
+        deadline = time.monotonic() + self._reconnect_timeout
+        while True:
+            try:
+                conn = await self._connection()
+            except BaseException as exc:
+                _fail(batch, map_pg_error(exc, self._url))
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            committing = False
+            try:
+                results = await _run_calls(conn, [call for call, _ in batch])
+                committing = True
+                await conn.commit()
+            except psycopg.Error as exc:
+                if _lost(conn):
+                    # Before COMMIT nothing landed: run it again on a new connection.
+                    if not committing and time.monotonic() < deadline:
+                        continue
+                    _fail(batch, map_pg_error(exc, self._url))
+                    return
+                await _rollback(conn)
+                if isinstance(exc, psycopg.errors.TransactionRollback) and deadlocks < 5:
+                    deadlocks += 1  # a deadlock or serialization failure: all of it again
+                    continue
+                if len(batch) > 1:
+                    for item in batch:
+                        await self._commit([item])
+                    return
+                _fail(batch, map_pg_error(exc, self._url))
+                return
+            except BaseException as exc:
+                await _rollback(conn)
+                _fail(batch, map_pg_error(exc, self._url))
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+            return
+
+    def close(self) -> None:
+        """Stop the writer (from any thread); its connection is closed without waiting."""
+        task = self._task
+        if task is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(task.cancel)
+        conn = self._conn
+        self._conn = None
+        if conn is not None and not conn.closed:
+            conn.pgconn.finish()
+
+
+async def _run_calls(conn: AsyncConnection[Any], calls: list[Call]) -> list[Any]:
+    """Send every statement in one pipeline, then map each one's rows (in the open
+    transaction: the follow-ups may write more)."""
+    async with conn.pipeline() as pipeline:
+        cursors = [
+            None if call.sql is None else await conn.execute(call.sql, call.params)
+            for call in calls
+        ]
+        await pipeline.sync()
+        rows = [
+            await cur.fetchall() if cur is not None and cur.description is not None else []
+            for cur in cursors
+        ]
+    return [await call.then(conn, r) for call, r in zip(calls, rows, strict=True)]
+
+
+async def _rollback(conn: AsyncConnection[Any]) -> None:
+    with contextlib.suppress(psycopg.Error):
+        await conn.rollback()
+
+
+def _fail(batch: list[tuple[Call, asyncio.Future[Any]]], error: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
