@@ -32,6 +32,7 @@ from interlock.flows import Flow
 from interlock.observability import process_metrics, run_alerts
 from interlock.outcomes import dead, failed, redactor_for, suspended
 from interlock.redaction import Redactor
+from interlock.retention import RetentionPolicy, run_retention
 from interlock.semantics import on_error, run_delivery
 from interlock.steps import Context, Suspend, SyncContext, current_context
 from interlock.stores.base import Claimed, Outcome
@@ -59,6 +60,7 @@ class WorkerConfig:
     max_reason: int = 500  # characters of an attempt's reason
     checks_every: float | None = None  # seconds between connector synthetic checks (None: off)
     streams: bool = True  # consume the app's declared stream sources beside the flows
+    retention: RetentionPolicy | None = None  # default: from INTERLOCK_RETENTION_* variables
 
 
 @dataclass(slots=True)
@@ -132,6 +134,7 @@ class Worker:
         # With every slot busy, fill() waits for a free one; a stop must not wait for it.
         unblock = asyncio.create_task(_set_when(stop, self._slot))
         checks = self._start_checks(stop)
+        retention = self._start_retention()
         streams = self._start_streams(stop)
         alerts = run_alerts(self.app, stop)  # SLO burn-rate alerts (one evaluator at a time)
         try:
@@ -151,7 +154,18 @@ class Worker:
                 checks.cancel()
             if alerts is not None:
                 alerts.cancel()
+            if retention is not None:
+                retention.cancel()
             self.app._forget_wake_event(wake)
+
+    def _start_retention(self) -> asyncio.Task[None] | None:
+        """Prune old finished work now and then (one worker at a time, see retention.py)."""
+        policy = self.config.retention or RetentionPolicy.from_env()
+        if policy.days <= 0:
+            return None
+        return asyncio.create_task(
+            run_retention(self._store, policy, clock_now=self._clock.now, holder=self.name)
+        )
 
     def _start_checks(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
         """Connector synthetic checks on a schedule, when configured and there are any."""

@@ -58,6 +58,7 @@ from interlock.stores.postgres_tx import (
     settle_call,
 )
 from interlock.stores.postgres_writer import Call, PgWriter, describe, map_pg_error
+from interlock.stores.retention_sql import prune_call
 from interlock.stores.sql import migrations
 from interlock.tokens import NewToken, Role, TokenRow, check_name, mint
 
@@ -221,6 +222,12 @@ class PostgresStore(PostgresReads, PostgresContracts):
                 f"{describe(self.url)}: schema v{current} was written by a newer interlock "
                 f"(this one knows v{known}); upgrade interlock"
             )
+
+    async def prune(self, before: float, *, limit: int) -> int:
+        """Delete up to ``limit`` finished deliveries (and unreferenced events) older than
+        ``before``: see :mod:`interlock.retention`."""
+        deleted: int = await self._submit(prune_call(before, limit))
+        return deleted
 
     def gauges(self) -> list[Gauge]:
         """Health of the database itself: what holds back vacuum, and its dead tuples."""

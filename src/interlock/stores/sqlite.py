@@ -41,6 +41,7 @@ from interlock.stores.base import (
     StepRow,
     Trace,
 )
+from interlock.stores.retention_sql import prune_sqlite
 from interlock.stores.sql import migrations
 from interlock.stores.sqlite_analytics import SqliteAnalytics
 from interlock.stores.sqlite_contracts import SqliteContracts
@@ -559,6 +560,12 @@ class SqliteStore(SqliteContracts, SqliteAnalytics):
             retries=int(retries),
             oldest_due_lag=None if oldest is None else max(0.0, now - float(oldest)),
         )
+
+    async def prune(self, before: float, *, limit: int) -> int:
+        """Delete up to ``limit`` finished deliveries (and unreferenced events) older than
+        ``before``: see :mod:`interlock.retention`."""
+        deleted: int = await self._async_writer.submit(prune_sqlite, before, limit)
+        return deleted
 
     def gauges(self) -> list[Gauge]:
         """Figures about the database itself: none worth a gauge for one SQLite file."""

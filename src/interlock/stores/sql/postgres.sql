@@ -237,3 +237,30 @@ WHERE name = %s AND breaker != 'closed';
 INSERT INTO connector_state (name, connection, reason, seed, updated_at) VALUES (%s, %s, %s, %s, %s)
 ON CONFLICT (name) DO UPDATE SET connection = excluded.connection, reason = excluded.reason,
     seed = excluded.seed, updated_at = excluded.updated_at;
+
+-- == retention ==
+
+-- name: prunable-deliveries
+-- Finished work older than the cutoff, oldest first; SKIP LOCKED: never wait for a
+-- replay or a trace holding one. Dead letters and unfinished deliveries are never pruned.
+SELECT id FROM deliveries
+WHERE status IN ('succeeded', 'skipped') AND coalesce(finished_at, created_at) < %s
+ORDER BY id LIMIT %s
+FOR UPDATE SKIP LOCKED;
+
+-- name: prune-attempts
+DELETE FROM attempts WHERE delivery_id = ANY(%s);
+
+-- name: prune-steps
+DELETE FROM steps WHERE delivery_id = ANY(%s);
+
+-- name: prune-deliveries
+DELETE FROM deliveries WHERE id = ANY(%s);
+
+-- name: prune-events
+DELETE FROM events WHERE seq = ANY(ARRAY(
+    SELECT e.seq FROM events e
+    WHERE e.received_at < %s AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)
+    ORDER BY e.seq LIMIT %s
+    FOR UPDATE SKIP LOCKED
+));

@@ -300,3 +300,18 @@ WHERE name = ? AND breaker != 'closed';
 INSERT INTO connector_state (name, connection, reason, seed, updated_at) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET connection = excluded.connection, reason = excluded.reason,
     seed = excluded.seed, updated_at = excluded.updated_at;
+
+-- name: prunable-deliveries
+-- Retention: finished work older than the cutoff, oldest first (a duplicate skipped at
+-- emit has no finished_at: its creation counts). Dead letters and unfinished deliveries
+-- are never pruned.
+SELECT id FROM deliveries
+WHERE status IN ('succeeded', 'skipped') AND coalesce(finished_at, created_at) < ?
+ORDER BY id LIMIT ?;
+
+-- name: prune-events
+DELETE FROM events WHERE seq IN (
+    SELECT e.seq FROM events e
+    WHERE e.received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq)
+    ORDER BY e.seq LIMIT ?
+);
