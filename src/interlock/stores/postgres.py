@@ -45,6 +45,7 @@ from interlock.stores.postgres_admin import (
     set_connection_call,
     take_lock_call,
 )
+from interlock.stores.postgres_analytics import PostgresAnalytics
 from interlock.stores.postgres_contracts import PostgresContracts
 from interlock.stores.postgres_listen import Listener
 from interlock.stores.postgres_reads import PostgresReads
@@ -63,7 +64,7 @@ from interlock.stores.sql import migrations
 from interlock.tokens import NewToken, Role, TokenRow, check_name, mint
 
 
-class PostgresStore(PostgresReads, PostgresContracts):
+class PostgresStore(PostgresReads, PostgresContracts, PostgresAnalytics):
     """The store for scale-out: any number of processes, on any number of machines."""
 
     dialect = "postgres"

@@ -1,0 +1,223 @@
+"""The PostgreSQL store's analytics: flow stats and series, SLO counts, samples and
+alerts, with the meaning (and the id-range bisection) of ``sqlite_analytics.py``; the
+queries are in ``sql/postgres_analytics.sql``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection
+
+from interlock.stores.analytics import (
+    AlertRow,
+    FlowSample,
+    FlowStats,
+    NewAlert,
+    SloCounts,
+    StatsBuilder,
+    check_range,
+    series_builders,
+)
+from interlock.stores.postgres_writer import Call, Rows
+from interlock.stores.sql import queries
+from interlock.stores.sqlite_analytics import SLACK, _alerts
+
+A = queries("postgres_analytics")
+Conn = AsyncConnection[Any]
+
+
+class PostgresAnalytics:
+    """Analytics reads and alert writes; needs the host store's ``_read`` and ``_write``."""
+
+    def _read(self, sql: str, args: Any = ()) -> list[Any]:
+        raise NotImplementedError  # PostgresStore's
+
+    def _write(self, call: Call) -> Any:
+        raise NotImplementedError  # PostgresStore's
+
+    def _first_id(self, bounds: str, probe: str, at: float) -> int:
+        low, high = self._read(A[bounds])[0]
+        if low is None:
+            return 0
+        lo, hi = int(low), int(high) + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            found = self._read(A[probe], (mid,))
+            if not found or found[0][1] >= at:
+                hi = mid
+            else:
+                lo = int(found[0][0]) + 1
+        return lo
+
+    def _ids(self, table: str, since: float, until: float) -> tuple[int, int]:
+        bounds, probe = (f"{table}-ids", f"{table}-at")
+        return (
+            self._first_id(bounds, probe, since - SLACK),
+            self._first_id(bounds, probe, until + SLACK),
+        )
+
+    def flow_stats(
+        self, since: float, until: float, *, within: Mapping[str, float] | None = None
+    ) -> dict[str, FlowStats]:
+        check_range(since, until)
+        within = within or {}
+        builders: dict[str, StatsBuilder] = {}
+
+        def of(flow: str) -> StatsBuilder:
+            found = builders.get(flow)
+            if found is None:
+                found = builders[flow] = StatsBuilder(flow, since, until)
+            return found
+
+        lo, hi = self._ids("delivery", since, until)
+        args: dict[str, Any] = {"since": since, "until": until, "lo": lo, "hi": hi}
+        for flow, n in self._read(A["created-by-flow"], args):
+            of(flow).created(int(n))
+        lo, hi = self._ids("attempt", since, until)
+        args = {"since": since, "until": until, "lo": lo, "hi": hi}
+        for flow, outcome, error_class, n in self._read(A["ended-by-flow"], args):
+            of(flow).ended(outcome, error_class, int(n))
+        for flow, lag in self._read(A["lags-by-flow"], args):
+            of(flow).lags.append(float(lag))
+        return {name: b.build(within.get(name)) for name, b in sorted(builders.items())}
+
+    def flow_series(
+        self,
+        flow: str,
+        since: float,
+        until: float,
+        bucket_seconds: float,
+        *,
+        within: float | None = None,
+    ) -> list[FlowStats]:
+        check_range(since, until, bucket_seconds)
+        builders = series_builders(flow, since, until, bucket_seconds)
+        last = len(builders) - 1
+        base = {"since": since, "until": until, "flow": flow, "bucket": bucket_seconds}
+        lo, hi = self._ids("delivery", since, until)
+        for i, n in self._read(A["created-series"], {**base, "lo": lo, "hi": hi}):
+            builders[min(int(i), last)].created(int(n))
+        lo, hi = self._ids("attempt", since, until)
+        args = {**base, "lo": lo, "hi": hi}
+        for i, outcome, error_class, n in self._read(A["ended-series"], args):
+            builders[min(int(i), last)].ended(outcome, error_class, int(n))
+        for i, lag in self._read(A["lags-series"], args):
+            builders[min(int(i), last)].lags.append(float(lag))
+        return [b.build(within) for b in builders]
+
+    def slo_counts(
+        self, flow: str, within: float, ranges: Sequence[tuple[float, float]], *, now: float
+    ) -> list[SloCounts]:
+        out = []
+        for since, until in ranges:
+            end = min(until, now)
+            if end <= since:
+                out.append(SloCounts(since, until, 0, 0))
+                continue
+            lo, hi = self._ids("delivery", since - within, end)
+            args = {
+                "within": within,
+                "lo": lo,
+                "hi": hi,
+                "flow": flow,
+                "since": since,
+                "until": end,
+            }
+            good, total = self._read(A["slo-counts"], args)[0]
+            out.append(SloCounts(since, until, int(good), int(total) - int(good)))
+        return out
+
+    def flow_samples(
+        self, flow: str, since: float, until: float, *, limit: int = 10_000
+    ) -> list[FlowSample]:
+        check_range(since, until)
+        lo, hi = self._ids("delivery", since, until)
+        args = {"since": since, "until": until, "lo": lo, "hi": hi, "flow": flow, "limit": limit}
+        return [
+            FlowSample(str(r[0]), float(r[1]), float(r[2]), r[3], orjson.loads(r[4]))
+            for r in self._read(A["flow-samples"], args)
+        ]
+
+    async def fire_alert(self, alert: NewAlert) -> tuple[AlertRow, bool]:
+        """Record a firing alert; ``(row, True)`` when it newly fired, ``(row, False)`` when
+        it was firing already (its burn rates refreshed)."""
+        alert_id, fired = await self._write(_fire_alert_call(alert))
+        return self._alert(alert_id), fired
+
+    async def resolve_alert(self, flow: str, severity: str, *, now: float) -> AlertRow | None:
+        """Resolve the firing alert of ``flow`` and ``severity``; None when none fires."""
+        alert_id = await self._write(_resolve_alert_call(flow, severity, now))
+        return None if alert_id is None else self._alert(alert_id)
+
+    def list_alerts(
+        self,
+        *,
+        firing: bool | None = None,
+        flow: str | None = None,
+        severity: str | None = None,
+        since: float | None = None,
+        limit: int = 100,
+    ) -> list[AlertRow]:
+        """Newest first; ``since`` keeps alerts firing then or fired later."""
+        where: list[str] = []
+        args: list[Any] = []
+        if firing is not None:
+            where.append("resolved_at IS NULL" if firing else "resolved_at IS NOT NULL")
+        for clause, value in (("flow = %s", flow), ("severity = %s", severity)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        if since is not None:
+            where.append("(resolved_at IS NULL OR resolved_at >= %s)")
+            args.append(since)
+        sql = A["alert-columns"]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY fired_at DESC, id DESC LIMIT %s"
+        return list(_alerts(self._read(sql, [*args, limit])))
+
+    def _alert(self, alert_id: int) -> AlertRow:
+        return next(_alerts(self._read(A["alert-columns"] + " WHERE id = %s", (alert_id,))))
+
+
+def _fire_alert_call(a: NewAlert) -> Call:
+    async def then(conn: Conn, rows: Rows) -> tuple[int, bool]:
+        if rows:
+            await conn.execute(
+                A["refresh-alert"],
+                (a.at, a.burn_long, a.burn_short, a.budget_remaining, a.summary, rows[0][0]),
+            )
+            return int(rows[0][0]), False
+        cur = await conn.execute(
+            A["insert-alert"],
+            (
+                a.flow,
+                a.severity,
+                a.at,
+                a.at,
+                a.burn_long,
+                a.burn_short,
+                a.long_s,
+                a.short_s,
+                a.factor,
+                a.budget_remaining,
+                a.summary,
+            ),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        return int(row[0]), True
+
+    return Call(A["open-alert"], (a.flow, a.severity), then)
+
+
+def _resolve_alert_call(flow: str, severity: str, now: float) -> Call:
+    async def then(conn: Conn, rows: Rows) -> int | None:
+        if not rows:
+            return None
+        await conn.execute(A["resolve-alert"], (now, now, rows[0][0]))
+        return int(rows[0][0])
+
+    return Call(A["open-alert"], (flow, severity), then)
