@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from interlock import Interlock
+from interlock.drift import monitor_of
 from interlock.errors import StoreError
 from interlock.events import Event
 from interlock.gateway.app import build_gateway
@@ -59,8 +60,14 @@ def stored_events(app: Interlock, event_type: str = "shop.order_created") -> lis
 async def test_messages_become_events_with_deliveries(app: Interlock, broker: Broker) -> None:
     seqs = [
         await broker.publish("order.created", order(i), msg_id=f"order-{i}" if i % 2 else None)
-        for i in range(30)
+        for i in range(29)
     ]
+    ack = await broker.js.publish(
+        broker.subject("order.created"),
+        order(29),
+        headers={"Interlock-Correlation-Id": "corr-upstream-29"},
+    )
+    seqs.append(ack.seq)
     before = time.time()
     stop = asyncio.Event()
     worker = asyncio.create_task(app.worker().run(stop))
@@ -79,10 +86,14 @@ async def test_messages_become_events_with_deliveries(app: Interlock, broker: Br
     for i, seq in enumerate(seqs):
         key = keys[i]
         assert key is not None
-        if i % 2:
+        if i % 2 and i != 29:
             assert key == f"msg:order-{i}"  # the publisher's Nats-Msg-Id
         else:
             assert key.startswith(f"{broker.stream}:") and key.endswith(f":{seq}")
+    (upstream,) = [e for e in events if e.data["order_id"] == "29"]
+    assert upstream.correlation_id == "corr-upstream-29"
+    # Payloads are profiled for drift under the stream's name, as webhooks are.
+    assert ("orders", broker.subject("order.created")) in monitor_of(app).profiles
     # The event happened when it was published, not when it was consumed.
     assert all(e.occurred_at <= before + 0.5 for e in events)
     counters = stream_metrics(app).of("orders")

@@ -99,7 +99,8 @@ def _prepare(app: Interlock, stream: Stream, message: Message) -> list[NewEvent]
             "not_an_object", f"the message is JSON {type(body).__name__}, not an object"
         )
     topic = stream.topic_of(message, body)
-    monitor_of(app).observe(stream.name, topic or "-", body)  # vendor drift, as for webhooks
+    drift = monitor_of(app)  # vendor drift, as for webhooks
+    drift.observe(stream.name, topic or "-", body)
     mapper = stream.mapper_for(topic)
     if mapper is None:
         return []
@@ -117,7 +118,10 @@ def _prepare(app: Interlock, stream: Stream, message: Message) -> list[NewEvent]
             "mapping_failed", f"mapping for topic {topic!r} failed with {type(exc).__name__}"
         ) from None
     events = [] if mapped is None else [mapped] if isinstance(mapped, Contract) else list(mapped)
+    drift.sample(stream.name, topic, message.headers, body, events)
     correlation_id = message.headers.get("Interlock-Correlation-Id")
+    if correlation_id is not None and not 0 < len(correlation_id) <= 200:
+        correlation_id = None
     try:
         return [
             app.prepare(

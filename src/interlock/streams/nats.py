@@ -144,13 +144,11 @@ class NatsSource:
         self._sub = await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
 
     async def fetch(self, timeout: float) -> list[Message]:
-        import nats.errors
-
         if self._sub is None or self._nc is None or self._nc.is_closed:
             raise ConnectionError("the NATS connection is closed")
         try:
             msgs = await self._sub.fetch(self.batch, timeout=timeout)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # asyncio's, or nats-py's subclass of it: no messages in time
             if self._nc.is_closed:
                 raise ConnectionError("the NATS connection was lost") from None
             self._lag = 0
