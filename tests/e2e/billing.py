@@ -13,6 +13,7 @@ import random
 
 from interlock import PII, SLO, Context, Contract, Interlock, Permanent, Retry
 from interlock.connectors import ApiKey, BreakerPolicy, HttpConnector, Timeouts
+from interlock.observability import AlertPolicy, BurnWindow
 
 NAUGHTY = (
     "<script>window.__pwned = 1</script>",
@@ -37,6 +38,11 @@ class DemoRequested(Contract, event="demo.requested", version=1, subject="lead_i
 
 def build(database_url: str, crm_url: str) -> Interlock:
     app = Interlock("billing", database_url)
+    # Burn-rate alerting on seconds instead of hours, evaluated every second.
+    app.alerting.policy = AlertPolicy(
+        windows=(BurnWindow("page", long="20s", short="4s", factor=2.0),), min_events=5
+    )
+    app.alerting.every = 1.0
     app.connector(
         HttpConnector(
             "crm",

@@ -72,8 +72,13 @@ def site(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             )
             tokens[role] = made.secret
 
+        logged_in: dict[str, BrowserContext] = {}
+
         def login(role: str) -> BrowserContext:
-            context = browser.new_context(viewport=DESKTOP, base_url=served.url)
+            """A browser context logged in with the role's token (one per role)."""
+            if role in logged_in:
+                return logged_in[role]
+            context = logged_in[role] = browser.new_context(viewport=DESKTOP, base_url=served.url)
             contexts.append(context)
             page = context.new_page()
             page.goto("/")

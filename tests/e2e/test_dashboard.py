@@ -9,6 +9,8 @@ from collections.abc import Callable
 import httpx
 from playwright.sync_api import Page, expect
 
+from interlock.dashboard.web import percent, seconds_text
+from interlock.observability import flow_stats
 from interlock.stores.base import DeadFilter
 
 from .billing import NAUGHTY, InvoiceOverdue
@@ -38,17 +40,33 @@ def cell(page: Page, flow: str, key: str) -> str:
 
 
 def test_overview_shows_every_flow_with_the_stores_numbers(site: Site) -> None:
+    site.vendors.generic.faults.set(error_rate=0.1)  # retries for the page to count
     site.served.traffic(True)
     wait_for(lambda: sum(sum(c.values()) for c in site.app.store.flow_counts().values()) > 60)
     quiet(site)
+    site.vendors.generic.faults.clear()
     page = site.login("operator").new_page()
     page.goto("/")
     counts = site.app.store.flow_counts()
+    now = time.time()
+    stats = flow_stats(site.app, now - 3600, now)
+    assert sum(s.retries for s in stats.values()) > 0, "the sandbox's 5xx made retries"
     for flow in ("remind_overdue", "route_demo"):
-        c = counts[flow]
-        assert cell(page, flow, "in") == str(sum(c.values()))
-        assert cell(page, flow, "out") == str(c.get("succeeded", 0))
+        c, s = counts[flow], stats[flow]
+        assert s.events_in == sum(c.values()), "every delivery of the run is in the hour"
+        assert cell(page, flow, "in") == str(s.events_in)
+        assert cell(page, flow, "out") == str(s.succeeded) == str(c.get("succeeded", 0))
+        assert cell(page, flow, "retries") == str(s.retries)
         assert cell(page, flow, "dead") == str(c.get("dead", 0))
+        assert s.lag_p95 is not None
+        assert cell(page, flow, "p95") == seconds_text(s.lag_p95)
+        assert cell(page, flow, "success") == percent(s.success_rate)
+    expect(page.locator('tr[data-flow="remind_overdue"] td[data-k="slo"] .badge')).to_have_text(
+        "ok"
+    )
+    expect(page.locator('[data-total="events_in"]')).to_have_text(
+        str(sum(s.events_in for s in stats.values()))
+    )
     expect(page.locator('tr[data-flow="remind_overdue"] th')).to_contain_text("invoice.overdue")
     shoot(page, "overview")
     # Live: new traffic shows up without a reload.
@@ -161,6 +179,10 @@ def test_a_viewer_sees_no_controls_and_the_server_refuses_them(site: Site) -> No
     page = site.login("viewer").new_page()
     page.goto("/ui/dead-letters")
     expect(page.locator(f'tr[data-delivery="{delivery}"]')).to_be_visible()
+    page.keyboard.press("Tab")  # keyboard users start at the skip link
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.keyboard.press("Enter")
+    expect(page.locator("main")).to_be_focused()
     expect(page.get_by_role("checkbox")).to_have_count(0)
     expect(page.get_by_role("button", name="Preview")).to_have_count(0)
     page.goto(f"/ui/dead-letters/{delivery}")
@@ -234,32 +256,59 @@ def test_state_changes_need_the_sessions_csrf_token_and_this_origin(site: Site) 
     page.close()
 
 
+def test_a_burn_rate_alert_fires_on_the_page_during_an_outage_and_clears_after(
+    site: Site,
+) -> None:
+    page = site.login("viewer").new_page()
+    page.goto("/")
+    site.served.traffic(True)
+    time.sleep(2.0)
+    expect(page.locator("#no-alerts")).to_be_visible(timeout=15_000)
+    site.vendors.generic.faults.outage(6.0)
+    alert = page.locator('.alerts li[data-alert-flow="remind_overdue"]')
+    expect(alert).to_be_visible(timeout=20_000)
+    expect(alert).to_contain_text("page")
+    expect(page.locator('tr[data-flow="remind_overdue"] td[data-k="slo"] .badge')).to_have_text(
+        "page"
+    )
+    shoot(page, "overview-alert")
+    page.goto("/ui/flows/remind_overdue?window=15m")
+    expect(page.locator('[data-alert-flow="remind_overdue"]')).to_be_visible()
+    shoot(page, "flow")
+    page.goto("/")
+    expect(page.locator("#no-alerts")).to_be_visible(timeout=30_000)
+    fired = site.app.store.list_alerts(flow="remind_overdue", severity="page")
+    assert fired and all(a.state == "resolved" and a.resolved_at for a in fired)
+    site.served.traffic(False)
+    page.goto("/ui/connectors")
+    expect(page.locator('tr[data-connector="crm"]')).to_contain_text("retryable")
+    shoot(page, "connectors")
+    page.close()
+
+
 def test_failed_logins_are_rate_limited_per_address(site: Site) -> None:
     context = site.login("viewer")  # a session from before keeps working
-    page = context.browser.new_page(base_url=site.url) if context.browser else context.new_page()
-    statuses = []
-    for _ in range(6):
-        page.goto("/ui/login")
-        page.get_by_label("API token").fill("ilk_0000000000000000_" + "x" * 43)
-        with page.expect_response("**/ui/login") as answer:
-            page.get_by_role("button", name="Log in").click()
-        statuses.append(answer.value.status)
-    assert statuses == [401] * 5 + [429]
-    expect(page.locator("#login-error")).to_contain_text("Too many failed logins")
-    shoot(page, "login-throttled")
-    # Even the right token waits now.
-    page.get_by_label("API token").fill(site.tokens["admin"])
+    assert context.browser is not None
+    stranger = context.browser.new_context(base_url=site.url)
+    page = stranger.new_page()
+    page.goto("/ui/login")
+    nonce = page.locator("input[name=nonce]").input_value()
+    wrong = {"token": "ilk_0000000000000000_" + "x" * 43, "nonce": nonce, "next": "/"}
+    statuses = [page.request.post("/ui/login", form=wrong).status for _ in range(5)]
+    assert statuses == [401] * 5
+    page.get_by_label("API token").fill(site.tokens["admin"])  # even the right token waits now
     with page.expect_response("**/ui/login") as answer:
         page.get_by_role("button", name="Log in").click()
     assert answer.value.status == 429
-    assert int(answer.value.headers["retry-after"]) > 0
-    assert site.app.store is not None
+    assert 0 < int(answer.value.headers["retry-after"]) <= 300
+    expect(page.locator("#login-error")).to_contain_text("Too many failed logins")
+    shoot(page, "login-throttled")
     refused = site.served.call(_refused(site))
-    assert refused.get("login_failed") == 5 and refused.get("login_throttled") == 2
+    assert (refused.get("login_failed"), refused.get("login_throttled")) == (5, 1)
     viewer = context.new_page()
     viewer.goto("/ui/audit")
     expect(viewer.locator("h1")).to_have_text("Audit trail")
-    page.close()
+    stranger.close()
 
 
 async def _refused(site: Site) -> dict[str, int]:

@@ -28,7 +28,7 @@ def test_the_demo_prints_a_dashboard_url_and_an_admin_token_that_logs_in(tmp_pat
     base = free_port_base()
     env = {
         **os.environ,
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": os.pathsep.join(filter(None, (os.environ.get("PYTHONPATH"), str(ROOT)))),
         "INTERLOCK_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
         "INTERLOCK_CONNECTOR_CRM_API_BASE_URL": f"http://127.0.0.1:{base + 5}",
         "COLUMNS": "200",

@@ -23,6 +23,7 @@ from rich.text import Text
 from interlock.app import Interlock
 from interlock.cli.common import console
 from interlock.errors import ConfigurationError
+from interlock.observability import AlertPolicy, BurnWindow
 from interlock.sandbox.generic import API_KEY as GENERIC_API_KEY
 from interlock.steps import Context
 from interlock.stores.sqlite import sqlite_path
@@ -109,6 +110,12 @@ def _retries(app: Interlock) -> dict[str, int]:
     return {str(flow): int(n) for flow, n in rows}
 
 
+DEMO_WINDOWS = (
+    BurnWindow("page", long="2m", short="20s", factor=14.4),
+    BurnWindow("ticket", long="10m", short="1m", factor=6.0),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DemoSettings:
     """Where the demo listens: the gateway (dashboard) and the vendor sandbox."""
@@ -150,6 +157,9 @@ async def run_demo(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     os.environ.setdefault("INTERLOCK_SECRET_CRM_API_KEY", GENERIC_API_KEY)
+    if app.alerting.policy == AlertPolicy():  # minutes instead of hours: see alerts in the demo
+        app.alerting.policy = AlertPolicy(windows=DEMO_WINDOWS)
+        app.alerting.every = 5.0
     async with sandbox(("generic",), port_base=settings.sandbox_port_base) as vendors:
         vendors.generic.faults.set(error_rate=settings.error_rate)
         admin = await app.store.create_token(

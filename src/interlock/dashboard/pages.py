@@ -10,8 +10,10 @@ from interlock.dashboard.connections import connector_views
 from interlock.dashboard.health import flow_rows, totals
 from interlock.dashboard.site import Dashboard
 from interlock.dashboard.timeline import build_timeline
+from interlock.dashboard.trends import WINDOWS, trends
 from interlock.dashboard.web import User, render
 from interlock.gateway import problems
+from interlock.observability import firing_alerts, flow_health
 from interlock.redaction import mask_event, scrub_delivery
 
 AUDIT_PAGE = 100
@@ -30,7 +32,8 @@ def page_routes(dashboard: Dashboard) -> APIRouter:
         user = dashboard.user(request)
         if user is None:
             return dashboard.to_login(request)
-        rows = flow_rows(app)
+        now = dashboard.now()
+        rows = flow_rows(app, now)
         return render(
             request,
             "overview.html",
@@ -38,12 +41,13 @@ def page_routes(dashboard: Dashboard) -> APIRouter:
                 **base(user, "overview"),
                 "rows": rows,
                 "totals": totals(rows),
-                "now": dashboard.now(),
+                "alerts": firing_alerts(app),
+                "now": now,
             },
         )
 
     @router.get("/ui/flows/{name}")
-    def flow(request: Request, name: str) -> Response:
+    def flow(request: Request, name: str, window: str = "1h") -> Response:
         user = dashboard.user(request)
         if user is None:
             return dashboard.to_login(request)
@@ -52,7 +56,9 @@ def page_routes(dashboard: Dashboard) -> APIRouter:
             from interlock.dashboard.web import refuse
 
             return refuse(request, problems.not_found("no flow of that name in this app"), user)
-        row = next(r for r in flow_rows(app) if r.name == name)
+        now = dashboard.now()
+        row = next(r for r in flow_rows(app, now) if r.name == name)
+        health = flow_health(app, name, now)
         dead = []
         for d in app.store.list_deliveries(status="dead", flow=name, limit=10):
             try:
@@ -70,6 +76,9 @@ def page_routes(dashboard: Dashboard) -> APIRouter:
                 "declaration": declared.describe(),
                 "row": row,
                 "dead": dead,
+                "health": health,
+                "charts": trends(app, declared, window, now),
+                "windows": WINDOWS,
             },
         )
 
