@@ -12,6 +12,7 @@ acted-on deliveries live. Viewers see no controls, and the server refuses them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -22,7 +23,7 @@ from interlock.app import Interlock
 from interlock.dashboard.site import Dashboard, log
 from interlock.dashboard.web import User, first, read_form, refuse, render, secure
 from interlock.durations import seconds
-from interlock.errors import ConfigurationError, NotFound
+from interlock.errors import NotFound
 from interlock.gateway import problems
 from interlock.redaction import Redactor, mask_event, scrub_delivery
 from interlock.replay import DeadAction, act_on_dead
@@ -121,7 +122,7 @@ def dead_letter_routes(dashboard: Dashboard) -> APIRouter:
             {**base(user), "row": scrub_delivery(row, redactor), "event": masked},
         )
 
-    def choice(user: User, form: dict[str, list[str]]) -> tuple[DeadAction, str, bool] | str:
+    def choice(form: dict[str, list[str]]) -> tuple[DeadAction, str, bool] | str:
         action = first(form, "action")
         if action not in ("replay", "discard"):
             return "choose replay or discard"
@@ -140,7 +141,7 @@ def dead_letter_routes(dashboard: Dashboard) -> APIRouter:
         if refused is not None:
             return refused
         assert user is not None and form is not None
-        chosen = choice(user, form)
+        chosen = choice(form)
         ids = _ids(form.get("ids", []))
         if isinstance(chosen, str):
             problem = problems.invalid_request(
@@ -181,7 +182,7 @@ def dead_letter_routes(dashboard: Dashboard) -> APIRouter:
         if refused is not None:
             return refused
         assert user is not None and form is not None
-        chosen = choice(user, form)
+        chosen = choice(form)
         ids = _ids(form.get("ids", []))
         if isinstance(chosen, str) or not ids or not first(form, "confirm"):
             detail = chosen if isinstance(chosen, str) else "confirm the previewed selection"
@@ -190,17 +191,14 @@ def dead_letter_routes(dashboard: Dashboard) -> APIRouter:
             )
             return refuse(request, problem, user)
         action, reason, dry_run = chosen
-        try:
-            outcome = await act_on_dead(
-                app,
-                action,
-                DeadFilter(ids=tuple(ids[:MAX_ACTION]), limit=MAX_ACTION),
-                actor=user.token.actor,
-                reason=reason,
-                dry_run=dry_run,
-            )
-        except ConfigurationError as exc:  # pragma: no cover - the store validates ids
-            return refuse(request, problems.conflict(str(exc)), user)
+        outcome = await act_on_dead(
+            app,
+            action,
+            DeadFilter(ids=tuple(ids[:MAX_ACTION]), limit=MAX_ACTION),
+            actor=user.token.actor,
+            reason=reason,
+            dry_run=dry_run,
+        )
         log.info(
             "dashboard.dead_letters",
             action=action,
@@ -209,8 +207,6 @@ def dead_letter_routes(dashboard: Dashboard) -> APIRouter:
             done=len(outcome.done),
             token=user.token.id,
         )
-        from urllib.parse import urlencode
-
         query = urlencode(
             {
                 "action": action,

@@ -11,7 +11,7 @@ from interlock.dashboard.health import flow_rows, totals
 from interlock.dashboard.site import Dashboard
 from interlock.dashboard.timeline import build_timeline
 from interlock.dashboard.trends import WINDOWS, trends
-from interlock.dashboard.web import User, render
+from interlock.dashboard.web import User, refuse, render
 from interlock.gateway import problems
 from interlock.observability import firing_alerts, flow_health
 from interlock.redaction import mask_event, scrub_delivery
@@ -53,19 +53,13 @@ def page_routes(dashboard: Dashboard) -> APIRouter:
             return dashboard.to_login(request)
         declared = app.flows.get(name)
         if declared is None:
-            from interlock.dashboard.web import refuse
-
             return refuse(request, problems.not_found("no flow of that name in this app"), user)
         now = dashboard.now()
         row = next(r for r in flow_rows(app, now) if r.name == name)
         health = flow_health(app, name, now)
         dead = []
         for d in app.store.list_deliveries(status="dead", flow=name, limit=10):
-            try:
-                event = app.store.get_event(d.event_id)
-            except Exception:  # pragma: no cover - a delivery's event is never deleted
-                dead.append(d)
-                continue
+            event = app.store.get_event(d.event_id)
             dead.append(scrub_delivery(d, mask_event(event, app.contracts.get(event.type))[1]))
         return render(
             request,

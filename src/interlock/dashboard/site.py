@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 import structlog
 from starlette.requests import Request
@@ -63,8 +64,6 @@ class Dashboard:
         if request.headers.get(FRAGMENT_HEADER):
             return secure(Response(status_code=401))
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        from urllib.parse import urlencode
-
         return secure(
             RedirectResponse(
                 "/ui/login?" + urlencode({"next": target}), status_code=HTTP_303_SEE_OTHER
