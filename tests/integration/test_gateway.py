@@ -16,12 +16,12 @@ import orjson
 import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from interlock import PII, Context, Contract, Interlock
 from interlock.errors import StoreError
 from interlock.gateway.app import Gateway, build_gateway
+from interlock.gateway.ingress import Answer
 from interlock.gateway.server import server_for
 
 GITHUB_SECRET = "gh-test-secret-1"
@@ -524,20 +524,20 @@ async def test_the_lean_path_keeps_the_store_and_crash_handlers(
     gateway = build_gateway(app)
     ingress = gateway.state.ingress
 
-    async def store_down(request: Request) -> Response:
+    async def store_down(request: Request) -> Answer:
         raise StoreError("disk I/O error")
 
-    async def crash(request: Request) -> Response:
+    async def crash(request: Request) -> Answer:
         raise RuntimeError("a bug")
 
     transport = httpx.ASGITransport(app=gateway, raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            monkeypatch.setattr(ingress, "handle", store_down)
+            monkeypatch.setattr(ingress, "answer", store_down)
             down = await client.post(
                 "/hooks/github", content=ISSUE, headers={"x-correlation-id": "c-1"}
             )
-            monkeypatch.setattr(ingress, "handle", crash)
+            monkeypatch.setattr(ingress, "answer", crash)
             crashed = await client.post(
                 "/hooks/github", content=ISSUE, headers={"x-correlation-id": "c-2"}
             )

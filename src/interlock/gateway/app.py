@@ -124,27 +124,35 @@ class Gateway(FastAPI):
         self._paths = [(regex, convertors) for regex, _, convertors in map(compile_path, paths)]
         self._posts = app
 
+    def post_params(self, scope: Scope) -> dict[str, Any] | None:
+        """The path parameters when ``scope`` is a ``POST`` that :meth:`route_posts`
+        serves, else None."""
+        if (
+            self._posts is None
+            or scope["method"] != "POST"
+            or not scope["path"].startswith(self._prefix)
+            or scope.get("root_path")
+            or self.root_path
+        ):
+            return None
+        path: str = scope["path"]
+        for regex, convertors in self._paths:
+            match = regex.match(path)
+            if match is not None:
+                return {
+                    key: convertors[key].convert(value) for key, value in match.groupdict().items()
+                }
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         posts = self._posts
-        if (
-            posts is not None
-            and scope["type"] == "http"
-            and scope["method"] == "POST"
-            and scope["path"].startswith(self._prefix)
-            and not scope.get("root_path")
-            and not self.root_path
-        ):
-            path: str = scope["path"]
-            for regex, convertors in self._paths:
-                match = regex.match(path)
-                if match is not None:
-                    scope["app"] = self
-                    scope["path_params"] = {
-                        key: convertors[key].convert(value)
-                        for key, value in match.groupdict().items()
-                    }
-                    await posts(scope, receive, send)
-                    return
+        if posts is not None and scope["type"] == "http":
+            params = self.post_params(scope)
+            if params is not None:
+                scope["app"] = self
+                scope["path_params"] = params
+                await posts(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -217,10 +225,14 @@ def build_gateway(app: Interlock, *, http: HttpLimits | None = None) -> Gateway:
         # What FastAPI would do around `hook` for these requests: StoreError's handler.
         request = Request(scope, receive)
         try:
-            response = await ingress.handle(request)
+            answer = await ingress.answer(request)
         except StoreError as exc:
-            response = await on_store(request, exc)
-        await response(scope, receive, send)
+            await (await on_store(request, exc))(scope, receive, send)
+            return
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": answer.headers()}
+        )
+        await send({"type": "http.response.body", "body": answer.body})
 
     # Documented (and served under a root_path) by FastAPI; served by the lean path.
     for path in HOOK_PATHS:

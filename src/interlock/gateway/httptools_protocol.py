@@ -19,10 +19,11 @@ import asyncio
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
-from interlock.gateway.protocols import MAX_HEAD_BYTES, HeadGuard
+from interlock.gateway.protocols import MAX_HEAD_BYTES, GatewayConfig, HeadGuard
 
 __all__ = ["GatewayProtocol"]
 
@@ -39,6 +40,7 @@ class GatewayProtocol(HeadGuard, HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._guard(config)
+        self._direct = config.direct if isinstance(config, GatewayConfig) else None
         self._awaiting_head = True  # between requests, or inside an incomplete head
         self._head_bytes = 0  # bytes read while the current head is incomplete
         self._ended = 0  # requests whose message the parser completed
@@ -76,6 +78,18 @@ class GatewayProtocol(HeadGuard, HttpToolsProtocol):
         self._awaiting_head = False
         self._head_bytes = 0
         super().on_headers_complete()
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        # A plain webhook POST skips the ASGI exchange (see interlock.gateway.direct).
+        direct = self._direct
+        if direct is not None and app is self.app:
+            target = direct.target(cycle)
+            if target is not None:
+                task = self.loop.create_task(direct.run(cycle, *target))
+                task.add_done_callback(self.tasks.discard)
+                self.tasks.add(task)
+                return
+        super()._start_asgi_task(cycle, app)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -10,7 +10,8 @@ event's id and creates nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,13 +26,48 @@ from interlock.drift import monitor_of
 from interlock.errors import ConfigurationError, ContractViolation, LimitExceeded, StoreError
 from interlock.gateway import problems
 from interlock.gateway.jsonpolicy import BadJson, parse_json
-from interlock.gateway.problems import Problem, problem_response
+from interlock.gateway.problems import MEDIA_TYPE, Problem, retry_after_seconds
 from interlock.gateway.signatures import Keys, SignatureError, Verifier, scheme
 from interlock.sources import WebhookSource
 
 log = structlog.get_logger("interlock.gateway")
 
 JSON_TYPES = ("application/json", "application/cloudevents+json")
+
+_JSON = b"application/json"
+_PROBLEM_JSON = MEDIA_TYPE.encode()
+
+
+@dataclass(slots=True)
+class Answer:
+    """A webhook's answer: status, body and content type (and ``Retry-After`` when the
+    sender should come back later). Sent as ASGI messages, as a Starlette response or
+    as raw bytes by the server's direct path (:mod:`interlock.gateway.direct`)."""
+
+    status: int
+    body: bytes
+    media_type: bytes
+    retry_after: int | None = None
+
+    @classmethod
+    def of_problem(cls, problem: Problem) -> Answer:
+        retry = problem.extensions.get("retry_after")
+        if retry is None and problem.status in (429, 503):
+            retry = 1
+        seconds = retry_after_seconds(retry) if isinstance(retry, int | float) else None
+        return cls(problem.status, problem.to_json(), _PROBLEM_JSON, seconds)
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The answer's header fields, as ASGI wants them."""
+        headers = [(b"content-type", self.media_type), (b"content-length", b"%d" % len(self.body))]
+        if self.retry_after is not None:
+            headers.append((b"retry-after", b"%d" % self.retry_after))
+        return headers
+
+    def response(self) -> Response:
+        response = Response(self.body, status_code=self.status)
+        response.raw_headers = self.headers()
+        return response
 
 
 class Ingress:
@@ -65,24 +101,51 @@ class Ingress:
             keys = self._keys[source.name] = Keys(values)
         return keys
 
-    def _reject(self, source: str, reason: str, problem: Problem) -> Response:
+    def _reject(self, source: str, reason: str, problem: Problem) -> Answer:
         key = (source, reason)
         self.rejected[key] = self.rejected.get(key, 0) + 1
         log.warning("webhook.rejected", source=source, reason=reason, status=problem.status)
-        headers = {"Retry-After": "1"} if problem.status in (429, 503) else None
-        return problem_response(problem, headers=headers)
+        return Answer.of_problem(problem)
 
     async def handle(self, request: Request) -> Response:
+        """Answer ``request`` (an ASGI request to a hook route) as a Starlette response."""
+        return (await self.answer(request)).response()
+
+    async def answer(self, request: Request) -> Answer:
+        """Answer ``request`` (an ASGI request to a hook route)."""
         name = request.path_params["source"]
-        path_topic = request.path_params.get("topic") or None
+        headers = request.headers
+        source = self.precheck(name, headers)
+        if isinstance(source, Answer):
+            return source
+        body = await self._read(request, source)
+        if isinstance(body, Answer):
+            return body
+        correlation_id = getattr(request.state, "correlation_id", None)  # the middleware's
+        topic = request.path_params.get("topic") or None
+        return await self.accept(source, topic, headers, body, correlation_id)
+
+    def precheck(self, name: str, headers: Mapping[str, str]) -> WebhookSource | Answer:
+        """What is checked before the body is read: the source, the content type, the
+        declared length and the store's backlog; the source, or the rejection."""
         source = self.app.sources.get(name)
         if source is None:
             return self._reject(name, "unknown_source", problems.unknown_source())
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in JSON_TYPES and not ctype.endswith("+json"):
             return self._reject(
                 name, "unsupported_media_type", problems.unsupported_media_type(JSON_TYPES)
             )
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return self._reject(
+                    name,
+                    "bad_content_length",
+                    Problem(400, "Bad Content-Length", "Content-Length is not a number"),
+                )
+            if int(declared) > source.max_body_bytes:
+                return self._too_large(source)
         backlog = self.app.store.write_backlog()
         if backlog > self.max_backlog:
             # The store is behind: refuse before reading the body rather than queue without
@@ -92,9 +155,19 @@ class Ingress:
                 "overloaded",
                 problems.overloaded(1, "the store is behind; the event was not stored"),
             )
-        body = await self._read(request, source)
-        if isinstance(body, Response):
-            return body
+        return source
+
+    async def accept(
+        self,
+        source: WebhookSource,
+        path_topic: str | None,
+        headers: Mapping[str, str],
+        body: bytes,
+        correlation_id: str | None,
+    ) -> Answer:
+        """Verify, parse, map and durably store a webhook whose whole body has arrived
+        (after :meth:`precheck` passed); the answer to send."""
+        name = source.name
         try:
             secrets = self.keys_for(source)
         except ConfigurationError as exc:
@@ -105,9 +178,7 @@ class Ingress:
                 Problem(503, "Source not ready", "the source's secret is not configured"),
             )
         try:
-            verified = self.verifiers[name].verify(
-                body, request.headers, secrets, self.app.clock.now()
-            )
+            verified = self.verifiers[name].verify(body, headers, secrets, self.app.clock.now())
         except SignatureError as exc:
             if exc.reason in ("no_secret", "invalid_secret"):
                 log.error("webhook.misconfigured", source=name, error=str(exc))
@@ -121,7 +192,7 @@ class Ingress:
             payload = parse_json(body, max_depth=self.max_depth)
         except BadJson as exc:
             return self._reject(name, exc.reason, problems.bad_json(exc))
-        topic = source.topic_of(path_topic, request.headers, payload)
+        topic = source.topic_of(path_topic, headers, payload)
         drift = monitor_of(self.app)  # profiles every verified payload, valid or not
         drifted = drift.observe(name, topic or "-", payload)
         mapper = source.mapper_for(topic)
@@ -151,7 +222,6 @@ class Ingress:
             self.accepted[name] = self.accepted.get(name, 0) + 1
             return _json({"status": "ignored", "topic": topic}, 200)
         key = verified.delivery_id or _body_id(payload)
-        correlation_id = getattr(request.state, "correlation_id", None)  # the middleware's
         try:
             if len(events) == 1:
                 ids = [
@@ -175,25 +245,15 @@ class Ingress:
                 problems.overloaded(1, "the store is unavailable; the event was not stored"),
             )
         self.accepted[name] = self.accepted.get(name, 0) + 1
-        drift.sample(name, topic, _topic_header(source, request.headers), payload, events)
+        drift.sample(name, topic, _topic_header(source, headers), payload, events)
         answer: dict[str, Any] = {"status": "accepted", "event_ids": ids, "topic": topic}
         if drifted:  # valid, accepted, and flagged: its shape differs from the profile's
             answer["drift"] = drifted
             log.info("webhook.drift", source=name, topic=topic, drift=drifted)
         return _json(answer, 202)
 
-    async def _read(self, request: Request, source: WebhookSource) -> bytes | Response:
+    async def _read(self, request: Request, source: WebhookSource) -> bytes | Answer:
         limit = source.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                return self._reject(
-                    source.name,
-                    "bad_content_length",
-                    Problem(400, "Bad Content-Length", "Content-Length is not a number"),
-                )
-            if int(declared) > limit:
-                return self._too_large(source)
         # What Request.stream() does, without an async generator per request.
         receive = request.receive
         chunks: list[bytes] = []
@@ -213,7 +273,7 @@ class Ingress:
                 raise ClientDisconnect()
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _too_large(self, source: WebhookSource) -> Response:
+    def _too_large(self, source: WebhookSource) -> Answer:
         return self._reject(
             source.name,
             "too_large",
@@ -226,9 +286,8 @@ class Ingress:
         )
 
 
-def _json(content: dict[str, Any], status: int) -> Response:
-    """``content`` as ``application/json`` (the bytes Starlette's JSONResponse makes)."""
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+def _json(content: dict[str, Any], status: int) -> Answer:
+    return Answer(status, orjson.dumps(content), _JSON)
 
 
 def _as_list(mapped: Contract | Sequence[Contract] | None) -> list[Contract]:

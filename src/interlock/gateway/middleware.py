@@ -47,6 +47,7 @@ __all__ = [
     "HttpLimits",
     "correlation_id",
     "request_timeout",
+    "scan_headers",
     "trace_id_of",
     "valid_correlation_id",
 ]
@@ -129,6 +130,24 @@ def correlation_id(given: str | None, traceparent: str | None) -> str:
     return new_correlation_id()
 
 
+def scan_headers(headers: list[tuple[bytes, bytes]]) -> tuple[int, str]:
+    """A request's header size (as :class:`HttpLimits` counts it) and its correlation id."""
+    size = 4 * len(headers)  # ": " and CRLF
+    given: bytes | None = None
+    traceparent: bytes | None = None
+    for name, value in headers:
+        size += len(name) + len(value)
+        if name == _RESPONSE_HEADER and given is None:
+            given = value
+        elif name == b"traceparent" and traceparent is None:
+            traceparent = value
+    cid = correlation_id(
+        None if given is None else given.decode("latin-1"),
+        None if traceparent is None else traceparent.decode("latin-1"),
+    )
+    return size, cid
+
+
 def request_timeout(seconds: float) -> Problem:
     """408: the body did not arrive in time; the connection is closed."""
     detail = f"the request body did not arrive within {seconds:g} s"
@@ -158,19 +177,7 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         headers: list[tuple[bytes, bytes]] = scope["headers"]
-        size = 4 * len(headers)  # ": " and CRLF
-        given: bytes | None = None
-        traceparent: bytes | None = None
-        for name, value in headers:
-            size += len(name) + len(value)
-            if name == _RESPONSE_HEADER and given is None:
-                given = value
-            elif name == b"traceparent" and traceparent is None:
-                traceparent = value
-        cid = correlation_id(
-            None if given is None else given.decode("latin-1"),
-            None if traceparent is None else traceparent.decode("latin-1"),
-        )
+        size, cid = scan_headers(headers)
         scope.setdefault("state", {})["correlation_id"] = cid
         tokens = structlog.contextvars.bind_contextvars(correlation_id=cid)
         exchange = _Exchange(receive, send, cid.encode(), self.limits.body_timeout)

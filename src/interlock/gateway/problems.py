@@ -48,6 +48,7 @@ __all__ = [
     "problem_response",
     "problem_type",
     "rate_limited",
+    "retry_after_seconds",
     "unauthorized",
     "unknown_source",
     "unsupported_media_type",
@@ -130,7 +131,7 @@ def problem_response(problem: Problem, headers: Mapping[str, str] | None = None)
     merged = dict(headers or {})
     retry_after = problem.extensions.get("retry_after")
     if isinstance(retry_after, int | float) and "retry-after" not in {k.lower() for k in merged}:
-        merged["Retry-After"] = str(_seconds(retry_after))
+        merged["Retry-After"] = str(retry_after_seconds(retry_after))
     return Response(
         problem.to_json(), status_code=problem.status, headers=merged, media_type=MEDIA_TYPE
     )
@@ -257,7 +258,7 @@ def contract_failed(errors: Iterable[Mapping[str, object]], detail: str | None =
 
 def rate_limited(retry_after: float) -> Problem:
     """429: shedding this sender's load; ``Retry-After`` says when to come back."""
-    seconds = _seconds(retry_after)
+    seconds = retry_after_seconds(retry_after)
     detail = f"too many requests; retry after {seconds} s"
     slug = problem_type("rate-limited")
     return Problem(429, "Too many requests", detail, type=slug, extensions={"retry_after": seconds})
@@ -265,7 +266,7 @@ def rate_limited(retry_after: float) -> Problem:
 
 def overloaded(retry_after: float, detail: str = "the service is overloaded") -> Problem:
     """503: shedding all load (or the store is down); nothing was accepted."""
-    seconds = _seconds(retry_after)
+    seconds = retry_after_seconds(retry_after)
     text = f"{detail}; retry after {seconds} s"
     slug = problem_type("overloaded")
     return Problem(503, "Service unavailable", text, type=slug, extensions={"retry_after": seconds})
@@ -278,7 +279,7 @@ def headers_too_large() -> Problem:
     return Problem(431, "Request header fields too large", detail, type=slug)
 
 
-def _seconds(delay: float) -> int:
+def retry_after_seconds(delay: float) -> int:
     """``Retry-After`` delay-seconds: whole, from 1 s to a day (NaN and infinities too)."""
     return min(max(1, math.ceil(delay)), _MAX_RETRY_AFTER) if math.isfinite(delay) else 1
 

@@ -29,6 +29,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.server import ServerState
 
+from interlock.gateway.direct import DirectHooks
 from interlock.gateway.middleware import HttpLimits
 from interlock.gateway.problems import MEDIA_TYPE, Problem, headers_too_large
 from interlock.observability import ProcessMetrics
@@ -44,11 +45,18 @@ class GatewayConfig(uvicorn.Config):
     """uvicorn's config plus what the gateway's protocols need."""
 
     def __init__(
-        self, app: Any, *, header_timeout: float, metrics: ProcessMetrics, **options: Any
+        self,
+        app: Any,
+        *,
+        header_timeout: float,
+        metrics: ProcessMetrics,
+        direct: DirectHooks | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(app, **options)
         self.header_timeout = header_timeout
         self.metrics = metrics
+        self.direct = direct  # webhooks served by the protocol itself (httptools only)
 
 
 def problem_bytes(problem: Problem) -> bytes:

@@ -28,6 +28,7 @@ import uvicorn
 from interlock.app import Interlock
 from interlock.errors import ConfigurationError
 from interlock.gateway.app import build_gateway
+from interlock.gateway.direct import DirectHooks
 from interlock.gateway.middleware import HttpLimits
 from interlock.gateway.protocols import MAX_HEAD_BYTES, GatewayConfig, H11GatewayProtocol
 from interlock.observability import process_metrics, run_alerts
@@ -93,10 +94,13 @@ def server_for(
     """A uvicorn server for ``app``'s gateway (``serve(sockets=[bind(...)])`` to run it);
     ``parser`` picks the HTTP parser (:func:`http_protocol`)."""
     limits = limits or HttpLimits()
+    gateway = build_gateway(app, http=limits)
+    metrics = process_metrics(app)
     config = GatewayConfig(
-        build_gateway(app, http=limits),
+        gateway,
         header_timeout=limits.header_timeout,
-        metrics=process_metrics(app),
+        metrics=metrics,
+        direct=DirectHooks(gateway, limits, metrics),
         http=http_protocol(parser),
         # Used when uvicorn makes the loop (Server.run); serve() runs on its caller's.
         loop="uvloop" if loop_factory() is not None else "asyncio",
