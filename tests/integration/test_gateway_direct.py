@@ -195,7 +195,7 @@ async def test_requests_that_do_not_qualify_take_the_asgi_path(
 async def test_a_store_failure_or_a_crash_is_answered_on_the_direct_path(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app, port, server = await serve("httptools")
+    _, port, server = await serve("httptools")
     ingress = direct(server).ingress
 
     async def store_down(*args: Any) -> Answer:
