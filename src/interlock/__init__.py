@@ -25,7 +25,7 @@ from interlock.errors import (
     VendorUnavailable,
 )
 from interlock.events import Event
-from interlock.flows import SLO, Flow, Retry
+from interlock.flows import SLO, BusinessMetric, Flow, Retry
 from interlock.limits import Limits
 from interlock.steps import Context, SyncContext
 from interlock.worker import Worker, WorkerConfig
@@ -35,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PII",
     "SLO",
+    "BusinessMetric",
     "CircuitOpen",
     "Clock",
     "ConfigurationError",

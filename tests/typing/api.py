@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from interlock import PII, SLO, Context, Contract, Interlock, Retry, SyncContext
+from interlock import PII, SLO, BusinessMetric, Context, Contract, Interlock, Retry, SyncContext
+from interlock.observability import (
+    AlertPolicy,
+    BurnWindow,
+    FlowHealth,
+    SlackSink,
+    WebhookSink,
+    slo_report,
+)
 from interlock.testing import FakeClock, drain
 
 app = Interlock("typing", "sqlite:///typing.db", clock=FakeClock())
+app.alerting.policy = AlertPolicy(windows=(BurnWindow("page", "1h", "5m", 14.4),))
+app.alerting.sinks += [WebhookSink("https://ops.example/hook", secret="hook"), SlackSink("#ops")]
 
 
 class OrderShipped(Contract, event="order.shipped", version=1, subject="order_id"):
@@ -32,6 +42,7 @@ async def lookup(order_id: str) -> dict[str, str]:
     idempotency=lambda e: e.order_id,
     slo=SLO(target=0.995, within="2m"),
     retry=Retry(attempts=5, cap="1m"),
+    metric=BusinessMetric("minutes to note", end="succeeded_at", unit="min", aggregate="p95"),
 )
 async def note(event: OrderShipped, ctx: Context) -> None:
     deal = await ctx.step("find-deal", lookup, event.order_id)
@@ -59,3 +70,8 @@ async def main() -> None:
     )
     worker = await drain(app, advance=True)
     print(event_id == same, worker.counters.succeeded)
+
+
+def health() -> list[float | None]:
+    report: list[FlowHealth] = slo_report(app, now=0.0)
+    return [h.slo.sli if h.slo is not None else None for h in report]

@@ -7,6 +7,7 @@ import interlock
 EXPECTED = {
     "PII",
     "SLO",
+    "BusinessMetric",
     "Clock",
     "ConfigurationError",
     "Context",
