@@ -144,3 +144,42 @@ async def test_alert_rows(make_app: AppFactory, clock: FakeClock) -> None:
     assert [a.id for a in store.list_alerts(firing=False)] == [row.id]
     assert store.list_alerts(since=now + 70, firing=False) == []
     assert store.list_alerts(flow="other") == []
+
+
+async def test_rolled_up_minutes_count_the_same(make_app: AppFactory, clock: FakeClock) -> None:
+    app = build(make_app)
+    store = app.store
+    t0 = clock.now()
+    for i in range(40):  # 20 minutes of mixed traffic, some late, some dead, some stuck
+        mode = "dead" if i % 7 == 0 else "ok"
+        await app.emit(Shipped(order_id=f"o{i}", mode=mode))
+        clock.advance(15 if i % 5 else 75)  # every fifth one is late (past 60 s)
+        if i % 11 != 3:
+            await drain(app)
+    now = clock.now()
+    ranges = [(t0, now), (t0 + 90, now - 200), (now - 3600, now), (t0 + 123.4, t0 + 777.7)]
+    raw = store.slo_counts("ship", 60, ranges, now=now)
+    assert raw[0].total > 30 and raw[0].bad > 5
+
+    rolled = await store.roll_up_slo("ship", 60, now=now, keep=3600)
+    assert rolled > 15
+    assert await store.roll_up_slo("ship", 60, now=now, keep=3600) == 0  # nothing new
+    assert store.slo_counts("ship", 60, ranges, now=now) == raw
+    # the rollup is what answers: its minutes are summed, not scanned
+    sums = store._read("SELECT sum(good), sum(bad) FROM slo_minutes WHERE flow = 'ship'")
+    (mark,) = store._read("SELECT since, upto FROM slo_marks WHERE flow = 'ship'")
+    assert mark[0] % 60 == 0 and mark[1] % 60 == 0 and mark[1] <= now - 120
+    in_rollup = store.slo_counts("ship", 60, [(mark[0], mark[1])], now=now)[0]
+    assert (in_rollup.good, in_rollup.bad) == sums[0]
+
+    clock.advance(600)  # later passes roll up only the new minutes, and old ones leave
+    later = clock.now()
+    assert 0 < await store.roll_up_slo("ship", 60, now=later, keep=900) <= 11
+    (mark2,) = store._read("SELECT since, upto FROM slo_marks WHERE flow = 'ship'")
+    assert mark2[0] >= later - 960 and mark2[1] > mark[1]
+    oldest = store._read("SELECT min(minute) FROM slo_minutes WHERE flow = 'ship'")[0][0]
+    assert oldest is None or oldest >= mark2[0]
+    rolled_answer = store.slo_counts("ship", 60, [(later - 900, later), (t0, later)], now=later)
+    store._read("DELETE FROM slo_marks")  # without the rollup: the same answer, scanned
+    scanned = store.slo_counts("ship", 60, [(later - 900, later), (t0, later)], now=later)
+    assert scanned == rolled_answer

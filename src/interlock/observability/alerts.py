@@ -86,7 +86,10 @@ class AlertEvaluator:
             if flow.slo is None:
                 continue
             window = seconds(flow.slo.window)
-            counts = slo_counts(app, flow, (*policy.spans(), window), now)
+            # Minutes that can no longer change are summed from then on, not scanned again.
+            await store.roll_up_slo(flow.name, seconds(flow.slo.within), now=now, keep=window)
+            spans = (*policy.spans(), window)
+            counts = await asyncio.to_thread(slo_counts, app, flow, spans, now)
             target = flow.slo.target
             left = budget_remaining(counts[window], target)
             on = frozenset(s for (f, s) in firing if f == flow.name)

@@ -523,6 +523,12 @@ class Store(Protocol):
         in each range (cut at ``now``); see :class:`SloCounts` for what decides them."""
         ...
 
+    async def roll_up_slo(self, flow: str, within: float, *, now: float, keep: float) -> int:
+        """Roll up ``flow``'s SLO counts per minute (those that can no longer change), as
+        far back as ``keep`` seconds, so that :meth:`slo_counts` over long windows sums
+        minutes instead of scanning deliveries. Returns how many minutes it rolled up."""
+        ...
+
     def flow_samples(
         self, flow: str, since: float, until: float, *, limit: int = 10_000
     ) -> list[FlowSample]:

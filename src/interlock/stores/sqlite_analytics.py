@@ -8,7 +8,10 @@ tables and cost nothing on the write path.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +32,11 @@ from interlock.stores.writer import LoopWriter
 
 A = queries("sqlite_analytics")
 
+# A minute of SLO decisions is rolled up once it ended this long ago (commits that land
+# late, clocks a little apart), and at most this much time is rolled up per call.
+SETTLE = 120.0
+ROLLUP_CHUNK = 7 * 86400
+
 # Commits may land a little out of clock order (group commits, several processes):
 # id ranges are widened by this much and then filtered on the exact times.
 SLACK = 120.0
@@ -39,10 +47,20 @@ class SqliteAnalytics:
 
     _read: Callable[..., list[Any]]
     _async_writer: LoopWriter
+    _memo = threading.local()  # per thread: id bisections shared within one call
 
     # -- id ranges ---------------------------------------------------------------------
     def _first_id(self, bounds: str, probe: str, at: float) -> int:
         """The first id whose time is at or after ``at`` (max id + 1 when none is)."""
+        memo: dict[tuple[str, float], int] | None = getattr(self._memo, "ids", None)
+        if memo is not None and (probe, at) in memo:
+            return memo[(probe, at)]
+        found_id = self._bisect(bounds, probe, at)
+        if memo is not None:
+            memo[(probe, at)] = found_id
+        return found_id
+
+    def _bisect(self, bounds: str, probe: str, at: float) -> int:
         low, high = self._read(A[bounds])[0]
         if low is None:
             return 0
@@ -122,16 +140,59 @@ class SqliteAnalytics:
     def slo_counts(
         self, flow: str, within: float, ranges: Sequence[tuple[float, float]], *, now: float
     ) -> list[SloCounts]:
+        self._memo.ids = {}  # ranges share their ends: bisect each end once
+        try:
+            return self._slo_counts(flow, within, ranges, now)
+        finally:
+            self._memo.ids = None
+
+    def _slo_counts(
+        self, flow: str, within: float, ranges: Sequence[tuple[float, float]], now: float
+    ) -> list[SloCounts]:
+        mark = self._read(A["slo-mark"], (flow, within))
         out = []
         for since, until in ranges:
             end = min(until, now)
-            if end <= since:
-                out.append(SloCounts(since, until, 0, 0))
-                continue
-            lo, hi = self._delivery_ids(since - within, end)
-            good, total = self._read(A["slo-counts"], (within, lo, hi, flow, since, end))[0]
-            out.append(SloCounts(since, until, int(good), int(total) - int(good)))
+            good = bad = 0
+            pieces = [(since, end)]
+            if mark:  # whole minutes already rolled up are summed, the edges counted
+                m0 = max(minute_ceil(since), int(mark[0][0]))
+                m1 = min(minute_floor(end), int(mark[0][1]))
+                if m1 > m0:
+                    good, bad = self._read(A["slo-minutes-sum"], (flow, within, m0, m1))[0]
+                    pieces = [(since, m0), (m1, end)]
+            for start, stop in pieces:
+                if stop > start:
+                    lo, hi = self._delivery_ids(start - within, stop)
+                    g, total = self._read(A["slo-counts"], (within, lo, hi, flow, start, stop))[0]
+                    good, bad = good + g, bad + total - g
+            out.append(SloCounts(since, until, int(good), int(bad)))
         return out
+
+    async def roll_up_slo(self, flow: str, within: float, *, now: float, keep: float) -> int:
+        """Roll up ``flow``'s SLO counts per minute, for the minutes that can no longer
+        change (ended ``SETTLE`` seconds ago), as far back as ``keep`` seconds; at most
+        ``ROLLUP_CHUNK`` seconds of them per call. Returns the minutes rolled up."""
+        target = minute_floor(now - SETTLE)
+        oldest = minute_floor(now - keep)
+        found = self._read(A["slo-mark"], (flow, within))
+        mark = (int(found[0][0]), int(found[0][1])) if found else None
+        if mark is None or mark[1] < oldest or mark[0] > oldest + 60:
+            since, begin = oldest, oldest  # new, stale, or asked to keep more: start over
+        else:
+            since, begin = max(mark[0], oldest), mark[1]
+        end = min(target, begin + ROLLUP_CHUNK)
+        if end <= begin:
+            return 0
+        lo, hi = self._delivery_ids(begin - within, end)
+        rows = await asyncio.to_thread(
+            self._read, A["slo-minutes-raw"], (within, lo, hi, flow, begin, end)
+        )
+        minutes = [(int(m), int(g), int(t) - int(g)) for m, g, t in rows]
+        written: int = await self._async_writer.submit(
+            _roll_up, flow, within, mark, (since, begin, end), minutes
+        )
+        return written
 
     def flow_samples(
         self, flow: str, since: float, until: float, *, limit: int = 10_000
@@ -184,6 +245,38 @@ class SqliteAnalytics:
 
     def _alert(self, alert_id: int) -> AlertRow:
         return next(_alerts(self._read(A["alert-columns"] + " WHERE id = ?", (alert_id,))))
+
+
+def minute_floor(at: float) -> int:
+    return math.floor(at / 60.0) * 60
+
+
+def minute_ceil(at: float) -> int:
+    return math.ceil(at / 60.0) * 60
+
+
+def _roll_up(
+    conn: sqlite3.Connection,
+    flow: str,
+    within: float,
+    expected: tuple[int, int] | None,
+    span: tuple[int, int, int],
+    minutes: list[tuple[int, int, int]],
+) -> int:
+    """Store rolled-up minutes ``[begin, end)`` and the new mark, unless another process
+    moved the mark since it was read (then its work stands and this is dropped)."""
+    since, begin, end = span
+    found = conn.execute(A["slo-mark"], (flow, within)).fetchone()
+    if (None if found is None else (int(found[0]), int(found[1]))) != expected:
+        return 0
+    if begin == since:  # starting over: nothing older counts
+        conn.execute(A["slo-minutes-trim"], (flow, within, 2**62))
+    else:
+        conn.execute(A["slo-minutes-trim"], (flow, within, since))
+    for minute, good, bad in minutes:
+        conn.execute(A["slo-minute-put"], (flow, within, minute, good, bad))
+    conn.execute(A["slo-mark-put"], (flow, within, since, end))
+    return (end - begin) // 60
 
 
 def _alerts(rows: Iterable[Any]) -> Iterator[AlertRow]:

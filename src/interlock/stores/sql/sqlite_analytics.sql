@@ -8,13 +8,15 @@
 -- and each query scans that id range only, filtering on the exact times.
 
 -- name: delivery-ids
-SELECT min(id), max(id) FROM deliveries;
+-- Two subqueries: SQLite answers a lone min() or max() from the primary key's ends,
+-- but scans the table for both in one SELECT.
+SELECT (SELECT min(id) FROM deliveries), (SELECT max(id) FROM deliveries);
 
 -- name: delivery-at
 SELECT id, created_at FROM deliveries WHERE id >= ? ORDER BY id LIMIT 1;
 
 -- name: attempt-ids
-SELECT min(id), max(id) FROM attempts;
+SELECT (SELECT min(id) FROM attempts), (SELECT max(id) FROM attempts);
 
 -- name: attempt-at
 SELECT id, finished_at FROM attempts WHERE id >= ? ORDER BY id LIMIT 1;
@@ -100,3 +102,32 @@ WHERE id = ?;
 
 -- name: resolve-alert
 UPDATE alerts SET resolved_at = ?, updated_at = ? WHERE id = ? AND resolved_at IS NULL;
+
+-- name: slo-minutes-raw
+-- Decided deliveries of flow ?4 per minute of decision in [?5, ?6) (see slo-counts).
+SELECT CAST(decided / 60 AS INTEGER) * 60, coalesce(sum(good), 0), count(*) FROM (
+    SELECT min(coalesce(finished_at, 1e300), created_at + ?1) AS decided,
+           CASE WHEN status = 'succeeded' AND finished_at <= created_at + ?1
+                THEN 1 ELSE 0 END AS good
+    FROM deliveries
+    WHERE id >= ?2 AND id < ?3 AND flow = ?4 AND NOT (status = 'skipped' AND runs = 0)
+) WHERE decided >= ?5 AND decided < ?6
+GROUP BY 1;
+
+-- name: slo-mark
+SELECT since, upto FROM slo_marks WHERE flow = ? AND within = ?;
+
+-- name: slo-minutes-sum
+SELECT coalesce(sum(good), 0), coalesce(sum(bad), 0) FROM slo_minutes
+WHERE flow = ? AND within = ? AND minute >= ? AND minute < ?;
+
+-- name: slo-minute-put
+INSERT INTO slo_minutes (flow, within, minute, good, bad) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (flow, within, minute) DO UPDATE SET good = excluded.good, bad = excluded.bad;
+
+-- name: slo-mark-put
+INSERT INTO slo_marks (flow, within, since, upto) VALUES (?, ?, ?, ?)
+ON CONFLICT (flow, within) DO UPDATE SET since = excluded.since, upto = excluded.upto;
+
+-- name: slo-minutes-trim
+DELETE FROM slo_minutes WHERE flow = ? AND within = ? AND minute < ?;
