@@ -4,6 +4,7 @@ queries are in ``sql/postgres_analytics.sql``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,7 +23,14 @@ from interlock.stores.analytics import (
 )
 from interlock.stores.postgres_writer import Call, Rows
 from interlock.stores.sql import queries
-from interlock.stores.sqlite_analytics import SLACK, _alerts
+from interlock.stores.sqlite_analytics import (
+    ROLLUP_CHUNK,
+    SETTLE,
+    SLACK,
+    _alerts,
+    minute_ceil,
+    minute_floor,
+)
 
 A = queries("postgres_analytics")
 Conn = AsyncConnection[Any]
@@ -110,24 +118,52 @@ class PostgresAnalytics:
     def slo_counts(
         self, flow: str, within: float, ranges: Sequence[tuple[float, float]], *, now: float
     ) -> list[SloCounts]:
+        mark = self._read(A["slo-mark"], (flow, within))
         out = []
         for since, until in ranges:
             end = min(until, now)
-            if end <= since:
-                out.append(SloCounts(since, until, 0, 0))
-                continue
-            lo, hi = self._ids("delivery", since - within, end)
-            args = {
-                "within": within,
-                "lo": lo,
-                "hi": hi,
-                "flow": flow,
-                "since": since,
-                "until": end,
-            }
-            good, total = self._read(A["slo-counts"], args)[0]
-            out.append(SloCounts(since, until, int(good), int(total) - int(good)))
+            good = bad = 0
+            pieces = [(since, end)]
+            if mark:  # whole minutes already rolled up are summed, the edges counted
+                m0 = max(minute_ceil(since), int(mark[0][0]))
+                m1 = min(minute_floor(end), int(mark[0][1]))
+                if m1 > m0:
+                    good, bad = self._read(A["slo-minutes-sum"], (flow, within, m0, m1))[0]
+                    pieces = [(since, m0), (m1, end)]
+            for start, stop in pieces:
+                if stop > start:
+                    g, b = self._scan_slo(flow, within, start, stop)
+                    good, bad = good + g, bad + b
+            out.append(SloCounts(since, until, int(good), int(bad)))
         return out
+
+    def _scan_slo(self, flow: str, within: float, since: float, until: float) -> tuple[int, int]:
+        lo, hi = self._ids("delivery", since - within, until)
+        args = {"within": within, "lo": lo, "hi": hi, "flow": flow, "since": since, "until": until}
+        good, total = self._read(A["slo-counts"], args)[0]
+        return int(good), int(total) - int(good)
+
+    async def roll_up_slo(self, flow: str, within: float, *, now: float, keep: float) -> int:
+        """Roll up ``flow``'s SLO counts per minute (see the SQLite store's twin)."""
+        target = minute_floor(now - SETTLE)
+        oldest = minute_floor(now - keep)
+        found = self._read(A["slo-mark"], (flow, within))
+        mark = (int(found[0][0]), int(found[0][1])) if found else None
+        if mark is None or mark[1] < oldest or mark[0] > oldest + 60:
+            since, begin = oldest, oldest
+        else:
+            since, begin = max(mark[0], oldest), mark[1]
+        end = min(target, begin + ROLLUP_CHUNK)
+        if end <= begin:
+            return 0
+        lo, hi = self._ids("delivery", begin - within, end)
+        args = {"within": within, "lo": lo, "hi": hi, "flow": flow, "since": begin, "until": end}
+        rows = await asyncio.to_thread(self._read, A["slo-minutes-raw"], args)
+        minutes = [(int(m), int(g), int(t) - int(g)) for m, g, t in rows]
+        written: int = await self._write(
+            _roll_up_call(flow, within, mark, (since, begin, end), minutes)
+        )
+        return written
 
     def flow_samples(
         self, flow: str, since: float, until: float, *, limit: int = 10_000
@@ -180,6 +216,28 @@ class PostgresAnalytics:
 
     def _alert(self, alert_id: int) -> AlertRow:
         return next(_alerts(self._read(A["alert-columns"] + " WHERE id = %s", (alert_id,))))
+
+
+def _roll_up_call(
+    flow: str,
+    within: float,
+    expected: tuple[int, int] | None,
+    span: tuple[int, int, int],
+    minutes: list[tuple[int, int, int]],
+) -> Call:
+    since, begin, end = span
+
+    async def then(conn: Conn, rows: Rows) -> int:
+        if (None if not rows else (int(rows[0][0]), int(rows[0][1]))) != expected:
+            return 0  # another process moved the mark: its work stands
+        trim = 2**62 if begin == since else since
+        await conn.execute(A["slo-minutes-trim"], (flow, within, trim))
+        for minute, good, bad in minutes:
+            await conn.execute(A["slo-minute-put"], (flow, within, minute, good, bad))
+        await conn.execute(A["slo-mark-put"], (flow, within, since, end))
+        return (end - begin) // 60
+
+    return Call(A["slo-mark-for-update"], (flow, within), then)
 
 
 def _fire_alert_call(a: NewAlert) -> Call:

@@ -88,3 +88,35 @@ WHERE id = %s;
 
 -- name: resolve-alert
 UPDATE alerts SET resolved_at = %s, updated_at = %s WHERE id = %s AND resolved_at IS NULL;
+
+-- name: slo-minutes-raw
+-- Decided deliveries of a flow per minute of decision (see slo-counts and sqlite's twin).
+SELECT (floor(decided / 60) * 60)::bigint, coalesce(sum(good), 0), count(*) FROM (
+    SELECT least(coalesce(finished_at, 1e300), created_at + %(within)s) AS decided,
+           CASE WHEN status = 'succeeded' AND finished_at <= created_at + %(within)s
+                THEN 1 ELSE 0 END AS good
+    FROM deliveries
+    WHERE id >= %(lo)s AND id < %(hi)s AND flow = %(flow)s AND NOT (status = 'skipped' AND runs = 0)
+) decisions WHERE decided >= %(since)s AND decided < %(until)s
+GROUP BY 1;
+
+-- name: slo-mark
+SELECT since, upto FROM slo_marks WHERE flow = %s AND within = %s;
+
+-- name: slo-mark-for-update
+SELECT since, upto FROM slo_marks WHERE flow = %s AND within = %s FOR UPDATE;
+
+-- name: slo-minutes-sum
+SELECT coalesce(sum(good), 0), coalesce(sum(bad), 0) FROM slo_minutes
+WHERE flow = %s AND within = %s AND minute >= %s AND minute < %s;
+
+-- name: slo-minute-put
+INSERT INTO slo_minutes (flow, within, minute, good, bad) VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (flow, within, minute) DO UPDATE SET good = excluded.good, bad = excluded.bad;
+
+-- name: slo-mark-put
+INSERT INTO slo_marks (flow, within, since, upto) VALUES (%s, %s, %s, %s)
+ON CONFLICT (flow, within) DO UPDATE SET since = excluded.since, upto = excluded.upto;
+
+-- name: slo-minutes-trim
+DELETE FROM slo_minutes WHERE flow = %s AND within = %s AND minute < %s;
