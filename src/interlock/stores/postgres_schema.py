@@ -32,11 +32,11 @@ CREATE TABLE IF NOT EXISTS interlock_migrations (
 
 def schema_version(read: Read) -> int:
     """The highest applied migration (0: none, or not an interlock database yet)."""
-    rows = read(
-        "SELECT CASE WHEN to_regclass('interlock_migrations') IS NULL THEN 0 "
-        "ELSE (SELECT coalesce(max(version), 0) FROM interlock_migrations) END",
-        (),
-    )
+    # Two statements: PostgreSQL resolves every table a statement names before running
+    # it, so one naming interlock_migrations fails on a fresh database whatever its CASE.
+    if read("SELECT to_regclass('interlock_migrations') IS NULL", ())[0][0]:
+        return 0
+    rows = read("SELECT coalesce(max(version), 0) FROM interlock_migrations", ())
     return int(rows[0][0])
 
 
