@@ -228,3 +228,25 @@ async def test_a_batch_the_store_refuses_is_redelivered_later(
     assert counters.nacked == {"store_unavailable": 5}
     assert counters.redelivered == 5
     assert len(stored_events(app)) == 5
+
+
+async def test_a_stop_settles_every_fetched_message_before_closing(
+    app: Interlock, broker: Broker
+) -> None:
+    for i in range(200):
+        await broker.publish("order.created", order(i))
+    counters = stream_metrics(app).of("orders")
+    stop = asyncio.Event()
+    worker = asyncio.create_task(app.worker().run(stop))
+    await eventually(lambda: counters.consumed >= 40, "a few batches")
+    stop.set()
+    await worker
+    info = await broker.consumer("interlock-orders")
+    assert info.num_ack_pending == 0  # nothing fetched was left unsettled
+    stored = len(stored_events(app))
+    assert stored == counters.acked["stored"] == counters.consumed
+    assert info.num_pending == 200 - stored
+
+    # The next run takes up where this one stopped.
+    assert await StreamRunner(app, app.streams["orders"]).drain(wait=0.5) == 200 - stored
+    assert sorted(int(e.data["order_id"]) for e in stored_events(app)) == list(range(200))

@@ -18,7 +18,8 @@ batch durably, and only then settles its messages. ``interlock run`` and
 Modules: ``base`` (the protocols and :class:`Message`), ``stream`` (the
 declaration and its mappings), ``intake`` (messages to events or rejection
 records), ``runner`` (the loop), ``metrics``, ``forward`` (a flow that
-publishes events to a sink), ``nats`` (JetStream).
+publishes events to a sink), ``nats`` (JetStream), ``memory`` (an in-memory
+source with broker semantics, for tests).
 """
 
 from interlock.streams.base import Message, Published, StreamSink, StreamSource

@@ -59,6 +59,7 @@ class StreamRunner:
         self.stream = stream
         self.source = stream.source
         self.counters = stream_metrics(app).of(stream.name)
+        self.store_failures = 0  # batches in a row the store refused
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, consume and reconnect until ``stop`` is set; then close the source."""
@@ -92,18 +93,27 @@ class StreamRunner:
                 await _pause(stop, backoff(failures, self.stream.backoff_cap))
         log.info("stream.stopped", stream=self.stream.name)
 
+    async def drain(self, wait: float = 0.05) -> int:
+        """Connect, handle batches until a fetch (waiting ``wait`` s) comes back empty or
+        the store refuses one, and close; returns how many messages were handled. The
+        building block of tests: ``await StreamRunner(app, stream).drain()``."""
+        handled = 0
+        await self.source.connect()
+        try:
+            while messages := await self.source.fetch(wait):
+                if not await self.handle(messages):
+                    break
+                handled += len(messages)
+        finally:
+            await self.source.close()
+        return handled
+
     async def _consume(self, stop: asyncio.Event) -> None:
-        store_failures = 0
         while not stop.is_set():
             messages = await self.source.fetch(self.stream.wait)
             self.counters.lag = self.source.lag()
-            if not messages:
-                continue
-            if await self.handle(messages):
-                store_failures = 0
-            else:
-                store_failures += 1
-                await _pause(stop, backoff(store_failures, self.stream.backoff_cap))
+            if messages and not await self.handle(messages):
+                await _pause(stop, backoff(self.store_failures, self.stream.backoff_cap))
 
     async def handle(self, messages: list[Message]) -> bool:
         """Store one batch and settle its messages; False when the store refused it (every
@@ -115,7 +125,8 @@ class StreamRunner:
         try:
             results = await self.app.emit_prepared(intake.items) if intake.items else []
         except Exception as exc:
-            delay = backoff(counters.nacked.get("store_unavailable", 0) + 1, 5.0)
+            self.store_failures += 1
+            delay = backoff(self.store_failures, self.stream.backoff_cap)
             log.error(
                 "stream.store_failed",
                 stream=self.stream.name,
@@ -125,6 +136,7 @@ class StreamRunner:
             counters.add(counters.nacked, "store_unavailable", len(messages))
             await self.source.nak(messages, delay)
             return False
+        self.store_failures = 0
         created: dict[int, bool] = {}
         for owner, result in zip(intake.owners, results, strict=True):
             created.setdefault(owner, result.created)
