@@ -231,7 +231,12 @@ class Worker:
 
     async def _idle(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
         token = self._store.wakeup_token()
-        next_due = self._store.next_due_at()
+        try:
+            next_due = self._store.next_due_at()
+        except StoreError as exc:  # unreachable for now: claims retry after a pause
+            log.error("store.unavailable", error=str(exc))
+            await asyncio.sleep(0.5)
+            return
         while not stop.is_set():
             wake.clear()
             try:

@@ -123,6 +123,24 @@ class _Collector:
         events = GaugeMetricFamily("interlock_events_stored", "Events in the store.")
         events.add_metric([], stats.events)
         yield events
+        yield from _database_gauges(self.app)
+
+
+def _database_gauges(app: Interlock) -> Iterator[Metric]:
+    """The store's own health figures (PostgreSQL: oldest transaction, dead tuples)."""
+    try:
+        gauges = app.store.gauges()
+    except StoreError:
+        return
+    families: dict[str, GaugeMetricFamily] = {}
+    for g in gauges:
+        family = families.get(g.name)
+        if family is None:
+            family = families[g.name] = GaugeMetricFamily(
+                g.name, g.help, labels=[k for k, _ in g.labels]
+            )
+        family.add_metric([v for _, v in g.labels], g.value)
+    yield from families.values()
 
 
 def metrics_endpoint(

@@ -115,7 +115,9 @@ class PostgresStore(PostgresReads, PostgresContracts, PostgresAnalytics):
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         if self._closed:
             raise StoreUnavailable(f"{describe(self.url)}: the store is closed")
-        for attempt in (1, 2):
+        # Connections the server dropped are discarded by the pool one by one: try past them.
+        attempts = self._pool.max_size + 1
+        for attempt in range(1, attempts + 1):
             try:
                 with self._pool_open().connection() as conn:
                     cur = conn.execute(sql, args)
@@ -127,7 +129,7 @@ class PostgresStore(PostgresReads, PostgresContracts, PostgresAnalytics):
                 ) from None
             except psycopg.OperationalError as exc:
                 # A connection the server dropped: the pool replaces it; try once more.
-                if attempt == 2:
+                if attempt == attempts:
                     raise map_pg_error(exc, self.url) from None
             except psycopg.Error as exc:
                 raise map_pg_error(exc, self.url) from None
