@@ -183,3 +183,14 @@ def pg_url(pg_clones: _Clones) -> Iterator[str]:
     name = pg_clones.take()
     yield _pg_url(name)
     pg_clones.give_back(name)
+
+
+@pytest.fixture
+def pg_empty_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database (no schema), dropped afterwards."""
+    name = f"interlock_e_{secrets.token_hex(6)}"
+    with _pg_admin() as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield _pg_url(name)
+    with _pg_admin() as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -158,3 +158,31 @@ def test_run_on_postgres_survives_a_dropped_connection_and_reports_an_outage(
     )
     assert trace.returncode == 0, trace.stderr
     assert "pong" in trace.stdout and "succeeded" in trace.stdout
+
+
+def test_db_upgrade_from_several_processes_at_once_applies_each_migration_once(
+    pg_empty_url: str,
+) -> None:
+    upgrades = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "interlock.cli",
+                "db",
+                "upgrade",
+                "--database-url",
+                pg_empty_url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in upgrades]
+    assert [p.returncode for p in upgrades] == [0, 0], outputs
+    with psycopg.connect(pg_empty_url) as conn:
+        rows = conn.execute("SELECT version FROM interlock_migrations ORDER BY version").fetchall()
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert sum("0001_initial" in out for out in outputs) == 1, "one process applied them"
