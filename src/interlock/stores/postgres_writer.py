@@ -186,8 +186,15 @@ class PgWriter:
         """Stop the writer (from any thread); its connection is closed without waiting."""
         task = self._task
         if task is not None and not self.loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(task.cancel)
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is self.loop:
+                task.cancel()
+            else:
+                with contextlib.suppress(RuntimeError):
+                    self.loop.call_soon_threadsafe(task.cancel)
         conn = self._conn
         self._conn = None
         if conn is not None and not conn.closed:
