@@ -1,6 +1,7 @@
 """Retention: finished work older than a configured age is deleted, so tables stay fast.
 
-``INTERLOCK_RETENTION_DAYS`` (default 30; 0 keeps everything forever) is the age.
+``INTERLOCK_RETENTION_DAYS`` (default 30; 0 keeps everything forever; at least 7, the
+webhook de-duplication window, otherwise) is the age.
 Every worker runs :func:`prune` every ``INTERLOCK_RETENTION_EVERY`` seconds (default
 3600), one process at a time (a store lock), deleting in batches of
 ``INTERLOCK_RETENTION_BATCH`` (default 1000) so no transaction grows large:
@@ -29,6 +30,7 @@ log = structlog.get_logger("interlock.retention")
 
 LOCK = "interlock.retention"
 DAY = 86_400.0
+MIN_DAYS = 7.0  # webhook delivery ids are remembered (for de-duplication) at least this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,14 @@ class RetentionPolicy:
     days: float = 30.0
     every: float = 3600.0  # seconds between passes
     batch: int = 1000  # deliveries (or events) deleted per transaction
+
+    def __post_init__(self) -> None:
+        if 0 < self.days < MIN_DAYS:
+            raise ConfigurationError(
+                f"a retention of {self.days:g} days is below {MIN_DAYS:g}: stored events are the "
+                "memory of webhook delivery ids, which must outlast vendors' retries (Stripe "
+                f"retries for 3 days); keep at least {MIN_DAYS:g} days, or 0 to keep everything"
+            )
 
     @classmethod
     def from_env(cls) -> RetentionPolicy:
