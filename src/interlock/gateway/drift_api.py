@@ -20,6 +20,14 @@ from interlock.gateway.schemas import Model, at
 from interlock.stores.contract_records import DriftFinding, StoredProfile
 from interlock.tokens import TokenRow
 
+_PROBLEM = {"content": {"application/problem+json": {"schema": {"type": "object"}}}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid parameters", **_PROBLEM},
+    401: {"description": "Missing, unknown or revoked token", **_PROBLEM},
+    403: {"description": "The token's role is too weak", **_PROBLEM},
+    503: {"description": "The store is unavailable", **_PROBLEM},
+}
+
 Kind = Literal["new_field", "vanished_field", "new_enum_value", "type_change", "nullability_change"]
 
 
@@ -96,7 +104,7 @@ class ProfileOut(Model):
 def build_drift_api(app: Interlock, auth: Auth) -> APIRouter:
     """The ``/api/v1/drift`` routes of ``app``."""
     viewer = Depends(auth.require("viewer"))
-    api = APIRouter(prefix="/api/v1", tags=["drift"])
+    api = APIRouter(prefix="/api/v1", tags=["drift"], responses=_ERRORS)
 
     @api.get("/drift", summary="Vendor drift findings, newest first")
     def list_drift(

@@ -353,7 +353,7 @@ DECLARE
     n integer;
     r interlock_claimed;
 BEGIN
-    IF p_kind IN ('succeeded', 'dead') THEN
+    IF p_kind IN ('succeeded', 'dead', 'skipped') THEN  -- skipped: by a contract's policy
         UPDATE deliveries d
         SET status = p_kind, due_at = NULL, worker = NULL, finished_at = p_finished_at,
             runs = d.runs + 1, attempts = d.attempts + p_counts, error_class = p_error_class,
@@ -421,7 +421,7 @@ BEGIN
                p_error_class, p_reason, p_delay
         FROM deliveries d WHERE d.id = p_id;
     END IF;
-    IF p_kind = 'succeeded' OR (p_kind = 'dead' AND p_skip_lane) THEN
+    IF p_kind IN ('succeeded', 'skipped') OR (p_kind = 'dead' AND p_skip_lane) THEN
         RETURN QUERY SELECT * FROM interlock_advance(p_flow, p_lane, p_worker, p_chain, p_now, p_lease);
         RETURN;
     END IF;
