@@ -39,9 +39,8 @@ def emit_call(item: NewEvent) -> Call:
         ev.occurred_at,
         ev.received_at,
         item.data_json.decode(),
-        [d.flow for d in item.deliveries],
-        [d.lane for d in item.deliveries],
-        [d.idem for d in item.deliveries],
+        # One JSON text, not three arrays: psycopg adapts a text much faster than a list.
+        orjson.dumps([(d.flow, d.lane, d.idem) for d in item.deliveries]).decode(),
         None if lease is None else lease.worker,
         None if lease is None else lease.until,
         0 if lease is None else lease.count,
@@ -140,9 +139,7 @@ def settle_call(o: Outcome, worker: str, chain: bool, now: float, lease: float) 
         None if wait is None else wait.event_type,
         None if wait is None else orjson.dumps(wait.match).decode(),
         None if wait is None else wait.deadline,
-        [s[0] for s in steps] if steps else None,
-        [s[1].decode() for s in steps] if steps else None,
-        [s[2] for s in steps] if steps else None,
+        orjson.dumps([(s[0], s[1].decode(), s[2]) for s in steps]).decode() if steps else None,
         o.number,
         o.chain,
     )

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, pq
 
 from interlock.errors import StoreError, StoreUnavailable
 
@@ -211,10 +211,15 @@ async def _run_calls(conn: AsyncConnection[Any], calls: list[Call]) -> list[Any]
         ]
         await pipeline.sync()
         rows = [
-            await cur.fetchall() if cur is not None and cur.description is not None else []
-            for cur in cursors
+            [] if cur is None or not _has_rows(cur) else await cur.fetchall() for cur in cursors
         ]
     return [await call.then(conn, r) for call, r in zip(calls, rows, strict=True)]
+
+
+def _has_rows(cur: psycopg.AsyncCursor[Any]) -> bool:
+    # Not `cur.description`: building it costs more than the statement's own mapping.
+    result = cur.pgresult
+    return result is not None and result.status == pq.ExecStatus.TUPLES_OK
 
 
 async def _rollback(conn: AsyncConnection[Any]) -> None:

@@ -3,14 +3,14 @@
 
 -- name: emit
 SELECT event_id, created, seq, leased, leased_flows, leased_lanes, waits
-FROM interlock_emit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
+FROM interlock_emit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
 
 -- name: claim
 SELECT * FROM interlock_claim(%s, %s, %s, %s);
 
 -- name: settle
 SELECT * FROM interlock_settle(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                               %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
+                               %s, %s, %s, %s, %s, %s, %s, %s, %s);
 
 -- name: record-steps
 SELECT interlock_record_steps(%s, %s, %s, %s, %s);

@@ -134,8 +134,12 @@ CREATE TYPE interlock_claimed AS (
     data             text
 );
 
+-- PL/pgSQL, not SQL: its plan is prepared once per session (a SQL function is planned
+-- again on every call, which costs more than running it).
 CREATE FUNCTION interlock_claimed_of(p_ids bigint[]) RETURNS SETOF interlock_claimed
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
     SELECT true, d.id, d.flow, d.lane, d.fence, d.attempts, d.runs, d.chain, d.first_attempt_at,
            -- A delivery never leased before has no steps: skip the lookup on the hot path.
            CASE WHEN d.runs > 0 OR d.chain > 1 OR d.fence > 1 THEN
@@ -146,7 +150,8 @@ LANGUAGE sql AS $$
            e.correlation_id, e.causation_id, e.occurred_at, e.received_at, e.data
     FROM deliveries d JOIN events e ON e.seq = d.event_seq
     WHERE d.id = ANY(p_ids)
-    ORDER BY d.id
+    ORDER BY d.id;
+END
 $$;
 
 -- Store one event and its deliveries. A lane's first delivery heads it (pending, or
@@ -155,7 +160,7 @@ CREATE FUNCTION interlock_emit(
     p_id text, p_type text, p_version integer, p_source text, p_subject text,
     p_idempotency_key text, p_correlation_id text, p_causation_id text,
     p_occurred_at double precision, p_received_at double precision, p_data text,
-    p_flows text[], p_lanes text[], p_idems text[],
+    p_deliveries text,  -- JSON [[flow, lane, idempotency key or null], ...]
     p_worker text, p_until double precision, p_lease integer,
     OUT event_id text, OUT created boolean, OUT seq bigint, OUT leased bigint[],
     OUT leased_flows text[], OUT leased_lanes text[], OUT waits boolean
@@ -167,7 +172,14 @@ DECLARE
     did bigint;
     to_lease integer := coalesce(p_lease, 0);
     made_due boolean := false;
+    p_flows text[];
+    p_lanes text[];
+    p_idems text[];
 BEGIN
+    SELECT array_agg(x.value->>0 ORDER BY x.n), array_agg(x.value->>1 ORDER BY x.n),
+           array_agg(x.value->>2 ORDER BY x.n)
+    INTO p_flows, p_lanes, p_idems
+    FROM json_array_elements(p_deliveries::json) WITH ORDINALITY AS x(value, n);
     event_id := p_id;
     created := true;
     leased := '{}';
@@ -346,7 +358,7 @@ CREATE FUNCTION interlock_settle(
     p_error_class text, p_reason text, p_delay double precision, p_due_at double precision,
     p_counts integer, p_skip_lane boolean, p_context text,
     p_wait_step text, p_wait_type text, p_wait_match text, p_wait_deadline double precision,
-    p_step_names text[], p_step_results text[], p_step_ats double precision[],
+    p_steps text,  -- JSON [[name, result JSON, recorded at], ...] or null
     p_number integer, p_attempt_chain integer
 ) RETURNS SETOF interlock_claimed LANGUAGE plpgsql AS $$
 DECLARE
@@ -403,10 +415,10 @@ BEGIN
         RETURN;
     END IF;
     -- The fenced update succeeded, so these checkpoints belong to the lease holder.
-    IF p_step_names IS NOT NULL THEN
+    IF p_steps IS NOT NULL THEN
         INSERT INTO steps (delivery_id, name, result, recorded_at)
-        SELECT p_id, s.name, s.result, s.at
-        FROM unnest(p_step_names, p_step_results, p_step_ats) AS s(name, result, at)
+        SELECT p_id, s.value->>0, s.value->>1, (s.value->>2)::double precision
+        FROM json_array_elements(p_steps::json) AS s
         ON CONFLICT DO NOTHING;
     END IF;
     IF p_number > 0 THEN
