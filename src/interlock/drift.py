@@ -56,6 +56,7 @@ class DriftConfig:
     flush_every: float = 1.0  # seconds between writes to the store
     keep_samples: int = 20  # payload samples kept per (source, topic)
     sample_every: int = 200  # after the first three, keep one payload in this many
+    max_profiles: int = 1000  # (source, event type) pairs; more are profiled as "(other)"
 
 
 class DriftMonitor:
@@ -89,7 +90,11 @@ class DriftMonitor:
         key = (source, event_type)
         profile = self.profiles.get(key)
         if profile is None:
-            profile = self.profiles[key] = Profile(source, event_type)
+            if len(self.profiles) >= self.config.max_profiles:
+                key = (source, "(other)")  # topics are bounded: a URL can name any
+                profile = self.profiles.get(key)
+            if profile is None:
+                profile = self.profiles[key] = Profile(*key)
         now = self.clock.now()
         found = profile.observe(payload, now, profile.events >= self.config.min_events)
         flags: list[str] | None = None
@@ -336,3 +341,10 @@ def monitor_of(app: Interlock) -> DriftMonitor:
     if monitor is None:
         monitor = _MONITORS[app] = DriftMonitor(app.store, clock=app.clock, config=app.drift_config)
     return monitor
+
+
+async def flush_drift(app: Interlock) -> None:
+    """Write what ``app``'s monitor holds (on shutdown: its last second of counts)."""
+    monitor = _MONITORS.get(app)
+    if monitor is not None:
+        await monitor.flush()

@@ -30,6 +30,10 @@ FINDING_KINDS: tuple[FindingKind, ...] = (
 
 ENUM_CAP = 24  # distinct short strings before a field stops counting as enum-like
 ENUM_MAX_LEN = 48  # longer strings are free text, not enum values
+# A map keyed by ids (``metadata``, ``properties``) is not a shape: past this many keys in
+# one object, or this many paths in a profile, further keys are not profiled.
+MAX_KEYS = 100
+MAX_FIELDS = 2000
 _TYPE_NAMES: dict[type, str] = {
     str: "string",
     int: "number",
@@ -151,6 +155,8 @@ class Profile:
         for key, value in obj.items():
             shape = children.get(key)
             if shape is None:
+                if len(children) >= MAX_KEYS or len(self.fields) >= MAX_FIELDS:
+                    continue
                 shape = children[key] = self._new_field(prefix + key)
             shape.seen += 1
             shape.last_index = index

@@ -136,3 +136,38 @@ async def test_profiles_are_kept_per_source_and_event_type(
         ("shopify", "orders/create"),
         ("stripe", "invoice.updated"),
     ]
+
+
+async def test_the_app_monitor_writes_its_last_counts_on_shutdown(
+    app: Interlock, clock: FakeClock
+) -> None:
+    from interlock.drift import flush_drift, monitor_of
+
+    await flush_drift(app)  # no monitor yet: nothing to do, nothing created
+    app.drift_config = DriftConfig(flush_every=3600)
+    monitor = monitor_of(app)
+    assert monitor_of(app) is monitor  # one per app in a process
+    for i in range(3):
+        monitor.observe("stripe", "invoice.updated", payload(i))
+    assert app.store.drift_profiles() == []
+    await flush_drift(app)  # what `interlock run`/`gateway` do when they stop
+    assert app.store.drift_profiles()[0].profile["events"] == 3
+
+
+async def test_maps_keyed_by_ids_and_endless_topics_stay_bounded(
+    app: Interlock, clock: FakeClock
+) -> None:
+    monitor = DriftMonitor(app.store, clock=clock, config=DriftConfig(min_events=5, max_profiles=3))
+    for i in range(500):  # metadata keyed by customer ids: every payload a new key
+        monitor.observe("stripe", "customer.updated", {"id": i, "metadata": {f"cus_{i}": "x"}})
+    for topic in range(10):
+        monitor.observe("github", f"t{topic}", {"id": topic})
+    await monitor.flush()
+    new_fields = app.store.drift_findings(kind="new_field")
+    assert len(new_fields) < 100
+    assert sorted((p.source, p.event_type) for p in app.store.drift_profiles()) == [
+        ("github", "(other)"),  # 8 more topics in one profile
+        ("github", "t0"),
+        ("github", "t1"),
+        ("stripe", "customer.updated"),
+    ]

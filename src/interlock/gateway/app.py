@@ -52,7 +52,10 @@ _PROBLEM = {"content": {"application/problem+json": {"schema": {"type": "object"
 
 HOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Verified, but no mapping wants this payload: nothing stored"},
-    202: {"description": "Verified and durably stored (or a retry of a stored delivery)"},
+    202: {
+        "description": "Verified and durably stored (or a retry of a stored delivery); "
+        "`drift` lists the shape changes a valid payload showed (see docs/contracts.md)"
+    },
     400: {"description": "Malformed JSON, invalid UTF-8 or nesting too deep", **_PROBLEM},
     401: {"description": "Missing or wrong signature, or a stale timestamp", **_PROBLEM},
     404: {"description": "Unknown source", **_PROBLEM},

@@ -26,6 +26,7 @@ import structlog
 import uvicorn
 
 from interlock.app import Interlock
+from interlock.drift import flush_drift
 from interlock.errors import ConfigurationError
 from interlock.gateway.app import build_gateway
 from interlock.gateway.direct import DirectHooks
@@ -172,6 +173,7 @@ async def serve(
         await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         shutdown()
         await asyncio.gather(*tasks)
+        await flush_drift(app)  # the drift counts of the last second
     finally:
         stopper.cancel()
         sock.close()
