@@ -3,7 +3,8 @@ simulator) through a connector, and a traffic generator.
 
 Failures come from the simulator (injected 5xx become retries; an outage turns
 deliveries dead) and from the payloads: an invoice whose note asks for it is refused
-by the flow for good, with the note (naughty strings included) in the reason.
+by the flow for good, with the note (naughty strings included) in the reason, and
+one whose note is "flaky" fails its first attempt.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from interlock import PII, SLO, Context, Contract, Interlock, Permanent, Retry
+from interlock import PII, SLO, Context, Contract, Interlock, Permanent, Retry, Retryable
 from interlock.connectors import ApiKey, BreakerPolicy, HttpConnector, Timeouts
 from interlock.observability import AlertPolicy, BurnWindow
 
@@ -68,6 +69,8 @@ def build(database_url: str, crm_url: str) -> Interlock:
         crm = ctx.connector("crm")
         if event.note.startswith("reject"):
             raise Permanent(f"the CRM refuses this invoice: {event.note}")
+        if event.note == "flaky" and ctx.attempt == 1:
+            raise Retryable("crm: 503 Service Unavailable on the first try")
         await ctx.step(
             "remind", crm.post, "/v1/reminders", {"invoice": event.invoice_id, "note": event.note}
         )
