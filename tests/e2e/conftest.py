@@ -89,7 +89,7 @@ def site(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             return context
 
         try:
-            yield Site(served, vendors, tokens, login)
+            yield Site(served, vendors, tokens, login, browser)
         finally:
             for context in contexts:
                 context.close()

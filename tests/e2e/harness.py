@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from interlock import Interlock
 from interlock.gateway.server import bind, server_for
@@ -86,6 +86,7 @@ class Site:
     vendors: Vendors
     tokens: dict[str, str]
     login: Callable[[str], BrowserContext]
+    browser: Browser
 
     @property
     def url(self) -> str:

@@ -285,10 +285,39 @@ def test_a_burn_rate_alert_fires_on_the_page_during_an_outage_and_clears_after(
     page.close()
 
 
+def test_sessions_are_strict_cookies_that_end_on_logout_and_revocation(site: Site) -> None:
+    made = site.served.call(
+        site.app.store.create_token("short-lived", "operator", actor="e2e", now=time.time())
+    )
+    context = site.browser.new_context(base_url=site.url)
+    page = context.new_page()
+    answer = page.goto("/ui/login")
+    assert answer is not None and "script-src 'self'" in answer.headers["content-security-policy"]
+    page.get_by_label("API token").fill(made.secret)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("h1")).to_have_text("Overview")
+    (cookie,) = [c for c in context.cookies() if c["name"] == "interlock_session"]
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (True, "Strict", False)
+    assert page.evaluate("document.cookie") == "", "no script can read the session"
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_label("API token")).to_be_visible()
+    context.add_cookies([{**cookie}])  # the old session id is worth nothing now
+    page.goto("/ui/audit")
+    expect(page.get_by_label("API token")).to_be_visible()
+    page.get_by_label("API token").fill(made.secret)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("h1")).to_have_text("Audit trail")  # back where it was going
+    site.served.call(
+        site.app.store.revoke_token(made.row.id, actor="e2e", reason="left", now=time.time())
+    )
+    page.goto("/")
+    expect(page.get_by_label("API token")).to_be_visible()
+    context.close()
+
+
 def test_failed_logins_are_rate_limited_per_address(site: Site) -> None:
     context = site.login("viewer")  # a session from before keeps working
-    assert context.browser is not None
-    stranger = context.browser.new_context(base_url=site.url)
+    stranger = site.browser.new_context(base_url=site.url)
     page = stranger.new_page()
     page.goto("/ui/login")
     nonce = page.locator("input[name=nonce]").input_value()
