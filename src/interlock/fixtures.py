@@ -138,6 +138,10 @@ def outcome_of(
     events = [mapped] if isinstance(mapped, Contract) else list(mapped)
     if not events:
         return {"ignored": True}
+    stray = next((e for e in events if not isinstance(e, Contract)), None)
+    if stray is not None:
+        kind = type(stray).__name__
+        return {"error": {"status": 500, "type": "mapping_failed", "exception": f"returned {kind}"}}
     return {
         "events": [
             {
