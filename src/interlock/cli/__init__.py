@@ -21,6 +21,7 @@ from interlock.cli.drift import drift_cli
 from interlock.cli.events import events
 from interlock.cli.sandbox import sandbox
 from interlock.cli.secrets import secrets_cli
+from interlock.cli.slo import alerts_cli, slo_cli
 from interlock.durations import humanize
 from interlock.errors import StoreError
 from interlock.observability import serve_metrics
@@ -45,6 +46,8 @@ cli.add_typer(audit, name="audit")
 cli.add_typer(secrets_cli, name="secrets")
 cli.add_typer(sandbox, name="sandbox")
 cli.add_typer(connectors_cli, name="connectors")
+cli.add_typer(slo_cli, name="slo")
+cli.add_typer(alerts_cli, name="alerts")
 cli.add_typer(drift_cli, name="drift")
 cli.add_typer(contracts_cli, name="contracts")
 
