@@ -11,7 +11,7 @@ import random
 from typing import Literal
 
 from examples.vendors import Billing, Crm
-from interlock import PII, SLO, Context, Contract, Interlock, Retry
+from interlock import PII, SLO, BusinessMetric, Context, Contract, Interlock, Retry
 from interlock.connectors import ApiKey, HttpConnector, Timeouts
 
 app = Interlock("shop")
@@ -56,6 +56,9 @@ class PaymentFailed(Contract, event="payment.failed", version=1, subject="invoic
     idempotency="order_id",
     slo=SLO(target=0.995, within="2m"),
     retry=Retry(attempts=6, base="200ms", cap="5s"),
+    metric=BusinessMetric(
+        "seconds from shipment to CRM note", end="succeeded_at", unit="s", aggregate="p95"
+    ),
 )
 async def note_in_crm(event: OrderShipped, ctx: Context) -> None:
     """Add a shipping note to the order's deal in the CRM, and log the activity."""
@@ -82,6 +85,9 @@ async def note_in_crm(event: OrderShipped, ctx: Context) -> None:
     key="invoice_id",
     retry=Retry(attempts=5, base="500ms", cap="10s"),
     on_dead="skip",
+    metric=BusinessMetric(
+        "failed payments (cents)", value="amount_cents", unit="cents", aggregate="sum", window="1d"
+    ),
 )
 async def chase_failed_payment(event: PaymentFailed, ctx: Context) -> None:
     """Remind the customer, wait, then escalate to collections if still unpaid."""
