@@ -18,10 +18,10 @@ import pytest
 
 from interlock import Interlock
 from interlock.drift import monitor_of
-from interlock.errors import StoreError
+from interlock.errors import ConfigurationError, StoreError
 from interlock.events import Event
 from interlock.gateway.app import build_gateway
-from interlock.streams import StreamRunner, stream_metrics
+from interlock.streams import StreamRunner, nats, stream_metrics
 
 from .conftest import Broker
 from .stream_app import build_app
@@ -250,3 +250,12 @@ async def test_a_stop_settles_every_fetched_message_before_closing(
     # The next run takes up where this one stopped.
     assert await StreamRunner(app, app.streams["orders"]).drain(wait=0.5) == 200 - stored
     assert sorted(int(e.data["order_id"]) for e in stored_events(app)) == list(range(200))
+
+
+async def test_a_missing_stream_is_named_in_a_clear_error(broker: Broker) -> None:
+    missing = nats.source(
+        url=broker.url, stream=f"{broker.stream}_GONE", subject="x.>", durable="interlock"
+    )
+    with pytest.raises(ConfigurationError, match=r"no stream .*_GONE.*nats stream add"):
+        await missing.connect()
+    await missing.close()

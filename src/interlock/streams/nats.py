@@ -120,11 +120,17 @@ class NatsSource:
 
     async def connect(self) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-        from nats.js.errors import BadRequestError
+        from nats.js.errors import BadRequestError, NotFoundError
 
         nc = self._nc = await self.settings.connect(f"interlock:{self.durable}")
         js = nc.jetstream()
-        info = await js.stream_info(self.stream)
+        try:
+            info = await js.stream_info(self.stream)
+        except NotFoundError:
+            raise ConfigurationError(
+                f"JetStream has no stream {self.stream!r}: create it first, e.g. "
+                f"`nats stream add {self.stream} --subjects '{self.subject}'`"
+            ) from None
         self._epoch = str(int(info.created.timestamp())) if info.created else "0"
         config = ConsumerConfig(
             durable_name=self.durable,

@@ -72,6 +72,8 @@ class StreamRunner:
             except Exception as exc:
                 failures += 1
                 log.warning("stream.connect_failed", stream=self.stream.name, error=_describe(exc))
+                with contextlib.suppress(Exception):
+                    await self.source.close()  # whatever the attempt had opened
                 await _pause(stop, backoff(failures, self.stream.backoff_cap))
                 continue
             if connected_before:
