@@ -120,6 +120,8 @@ async def test_samples_and_duplicates(make_app: AppFactory, clock: FakeClock) ->
     samples = app.store.flow_samples("ship", t0, t0 + 1)
     assert [s.data["amount"] for s in samples] == [12.5]
     assert samples[0].succeeded_at == t0
+    (bare,) = app.store.flow_samples("ship", t0, t0 + 1, data=False)
+    assert bare.data == {} and bare.succeeded_at == t0 and bare.event_id == samples[0].event_id
 
 
 async def test_alert_rows(make_app: AppFactory, clock: FakeClock) -> None:

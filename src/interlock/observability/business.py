@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from interlock.flows import DURATION_UNITS, BusinessMetric
+from interlock.flows import DURATION_UNITS, TIME_POINTS, BusinessMetric
 from interlock.stores.analytics import FlowSample, percentile
 from interlock.stores.base import Store
 
@@ -35,7 +35,8 @@ class MetricValue:
 
 def metric_value(store: Store, flow: str, metric: BusinessMetric, now: float) -> MetricValue:
     """``metric`` of ``flow`` over the window ending at ``now``."""
-    rows = store.flow_samples(flow, now - metric.window_s, now, limit=SAMPLE_LIMIT)
+    payload = metric.value is not None or not {metric.start, metric.end} <= set(TIME_POINTS)
+    rows = store.flow_samples(flow, now - metric.window_s, now, limit=SAMPLE_LIMIT, data=payload)
     values = [v for v in (sample_of(metric, row) for row in rows) if v is not None]
     return MetricValue(
         metric.name,

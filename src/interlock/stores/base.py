@@ -530,10 +530,10 @@ class Store(Protocol):
         ...
 
     def flow_samples(
-        self, flow: str, since: float, until: float, *, limit: int = 10_000
+        self, flow: str, since: float, until: float, *, limit: int = 10_000, data: bool = True
     ) -> list[FlowSample]:
         """The newest ``limit`` deliveries of ``flow`` created in the range, with their events
-        (what a business metric is computed from)."""
+        (what a business metric is computed from); ``data=False`` leaves payloads out."""
         ...
 
     async def fire_alert(self, alert: NewAlert) -> tuple[AlertRow, bool]:

@@ -166,13 +166,27 @@ class PostgresAnalytics:
         return written
 
     def flow_samples(
-        self, flow: str, since: float, until: float, *, limit: int = 10_000
+        self, flow: str, since: float, until: float, *, limit: int = 10_000, data: bool = True
     ) -> list[FlowSample]:
         check_range(since, until)
         lo, hi = self._ids("delivery", since, until)
-        args = {"since": since, "until": until, "lo": lo, "hi": hi, "flow": flow, "limit": limit}
+        args = {
+            "since": since,
+            "until": until,
+            "lo": lo,
+            "hi": hi,
+            "flow": flow,
+            "limit": limit,
+            "data": data,
+        }
         return [
-            FlowSample(str(r[0]), float(r[1]), float(r[2]), r[3], orjson.loads(r[4]))
+            FlowSample(
+                str(r[0]),
+                float(r[1]),
+                float(r[2]),
+                r[3],
+                {} if r[4] is None else orjson.loads(r[4]),
+            )
             for r in self._read(A["flow-samples"], args)
         ]
 

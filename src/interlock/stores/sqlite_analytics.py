@@ -195,13 +195,20 @@ class SqliteAnalytics:
         return written
 
     def flow_samples(
-        self, flow: str, since: float, until: float, *, limit: int = 10_000
+        self, flow: str, since: float, until: float, *, limit: int = 10_000, data: bool = True
     ) -> list[FlowSample]:
         check_range(since, until)
         lo, hi = self._delivery_ids(since, until)
-        rows = self._read(A["flow-samples"], (since, until, lo, hi, flow, limit))
+        rows = self._read(A["flow-samples"], (since, until, lo, hi, flow, limit, int(data)))
         return [
-            FlowSample(str(r[0]), float(r[1]), float(r[2]), r[3], orjson.loads(r[4])) for r in rows
+            FlowSample(
+                str(r[0]),
+                float(r[1]),
+                float(r[2]),
+                r[3],
+                {} if r[4] is None else orjson.loads(r[4]),
+            )
+            for r in rows
         ]
 
     # -- alerts ------------------------------------------------------------------------

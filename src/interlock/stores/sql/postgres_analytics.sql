@@ -60,7 +60,8 @@ SELECT coalesce(sum(good), 0), count(*) FROM (
 
 -- name: flow-samples
 SELECT e.id, e.occurred_at, e.received_at,
-       CASE WHEN d.status = 'succeeded' THEN d.finished_at END, e.data
+       CASE WHEN d.status = 'succeeded' THEN d.finished_at END,
+       CASE WHEN %(data)s THEN e.data END
 FROM deliveries d JOIN events e ON e.seq = d.event_seq
 WHERE d.id >= %(lo)s AND d.id < %(hi)s AND d.created_at >= %(since)s AND d.created_at < %(until)s
   AND d.flow = %(flow)s AND NOT (d.status = 'skipped' AND d.runs = 0)

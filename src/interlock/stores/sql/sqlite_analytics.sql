@@ -73,9 +73,9 @@ SELECT coalesce(sum(good), 0), count(*) FROM (
 ) WHERE decided >= ?5 AND decided < ?6;
 
 -- name: flow-samples
--- The newest deliveries of flow ?5 created in [?1, ?2), with their events.
+-- The newest deliveries of flow ?5 created in [?1, ?2), with their events (payloads when ?7).
 SELECT e.id, e.occurred_at, e.received_at,
-       CASE WHEN d.status = 'succeeded' THEN d.finished_at END, e.data
+       CASE WHEN d.status = 'succeeded' THEN d.finished_at END, CASE WHEN ?7 THEN e.data END
 FROM deliveries d JOIN events e ON e.seq = d.event_seq
 WHERE d.id >= ?3 AND d.id < ?4 AND d.created_at >= ?1 AND d.created_at < ?2 AND d.flow = ?5
   AND NOT (d.status = 'skipped' AND d.runs = 0)
