@@ -57,7 +57,7 @@ class _Collector:
         refused = CounterMetricFamily(
             "interlock_api_refused",
             "API and event requests refused for their token (missing_token, invalid_token, "
-            "forbidden).",
+            "forbidden), and dashboard refusals (login_failed, login_throttled, csrf).",
             labels=["reason"],
         )
         for reason, n in sorted(self.auth.refused.items()):
