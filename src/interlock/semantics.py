@@ -85,7 +85,7 @@ async def run_delivery(
         and not replayed
         and (last.value > value or (last.value == value and last.event_id != c.event.id))
     ):
-        reason = (
+        reason = redactor.text(  # the subject may be personal data (an email)
             f"stale: {entity} is at {marker}={_shown(last.value)} (event {last.event_id}); "
             f"this event has {_shown(value)}"
         )

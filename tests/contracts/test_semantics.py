@@ -11,7 +11,7 @@ from typing import Any, Literal
 import orjson
 import pytest
 
-from interlock import Context, Contract, Interlock, MissingRecord, Retry
+from interlock import PII, Context, Contract, Interlock, MissingRecord, Retry
 from interlock.errors import ConfigurationError
 from interlock.stores.base import DeliveryRow
 from interlock.testing import FakeClock, drain
@@ -364,3 +364,21 @@ def test_a_marker_must_name_a_field() -> None:
 
         class Bad(Contract, event="x.y", marker="version"):
             updated_at: int
+
+
+class EmailChanged(Contract, event="email.changed", subject="email", marker="seq"):
+    email: PII[str]
+    seq: int
+
+
+async def test_a_stale_reason_never_shows_a_personal_subject(app: Interlock) -> None:
+    @app.flow(EmailChanged, owner="crm", key="email")
+    async def sync(event: EmailChanged) -> None: ...
+
+    await app.emit(EmailChanged(email="ana@example.test", seq=2))
+    late = await app.emit(EmailChanged(email="ana@example.test", seq=1))
+    await drain(app)
+    row = delivery(app, late, "sync")
+    assert row.status == "skipped"
+    assert "stale: email:[redacted] is at seq=2" in (row.reason or "")
+    assert "ana@example.test" not in (row.reason or "")
