@@ -14,6 +14,7 @@ to the stored profile (:func:`merge`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,6 +31,10 @@ FINDING_KINDS: tuple[FindingKind, ...] = (
 
 ENUM_CAP = 24  # distinct short strings before a field stops counting as enum-like
 ENUM_MAX_LEN = 48  # longer strings are free text, not enum values
+# Times (epoch seconds or milliseconds, ISO 8601 date-times) repeat within a second or a
+# millisecond, so a busy source would make them look enum-like: they never are. A date
+# alone (Stripe's api_version "2024-06-20") still can be.
+_TIME_LIKE = re.compile(r"\d{9,}(?:\.\d+)?|\d{4}-\d\d-\d\d[T ]\d\d:\d\d.*")
 # A map keyed by ids (``metadata``, ``properties``) is not a shape: past this many keys in
 # one object, or this many paths in a profile, further keys are not profiled.
 MAX_KEYS = 100
@@ -218,7 +223,7 @@ class Profile:
     def _new_value(shape: FieldShape, value: str, found: list[Observation] | None) -> None:
         values = shape.values
         assert values is not None
-        if len(value) > ENUM_MAX_LEN or len(values) >= ENUM_CAP:
+        if len(value) > ENUM_MAX_LEN or len(values) >= ENUM_CAP or _TIME_LIKE.fullmatch(value):
             shape.values = None
             return
         if found is not None and values and _enum_like(shape):

@@ -171,3 +171,25 @@ async def test_maps_keyed_by_ids_and_endless_topics_stay_bounded(
         ("github", "t1"),
         ("stripe", "customer.updated"),
     ]
+
+
+async def test_times_on_a_busy_source_are_not_taken_for_enum_values(
+    app: Interlock, clock: FakeClock
+) -> None:
+    # At hundreds of payloads a second, a time in whole seconds repeats hundreds of times
+    # before it changes: it must not look like an enum whose "new values" are drift.
+    monitor = DriftMonitor(app.store, clock=clock, config=CONFIG)
+    for i in range(3000):
+        clock.advance(0.002)
+        second = 1_700_000_000 + i // 500
+        body = {
+            "type": "order.placed",
+            "timestamp": str(second),
+            "sent_at": f"2026-12-03T12:{i // 500:02d}:00Z",
+            "api_version": "2024-06-20" if i < 2500 else "2025-01-01",
+        }
+        monitor.observe("bench", "order.placed", body)
+    await monitor.flush()
+    found = {(f.kind, f.path, f.detail) for f in app.store.drift_findings()}
+    # A date alone can be a version label, and its change is worth a finding.
+    assert found == {("new_enum_value", "api_version", "2025-01-01")}
