@@ -27,6 +27,9 @@ Conn = AsyncConnection[Any]
 def emit_call(item: NewEvent) -> Call:
     ev = item.event
     lease = item.lease
+    # Lanes locked in (flow, lane) order (see postgres_writer._in_lock_order); which flow's
+    # delivery of one event is inserted first does not matter.
+    deliveries = sorted(item.deliveries, key=lambda d: (d.flow, d.lane))
     params = (
         ev.id,
         ev.type,
@@ -40,7 +43,7 @@ def emit_call(item: NewEvent) -> Call:
         ev.received_at,
         item.data_json.decode(),
         # One JSON text, not three arrays: psycopg adapts a text much faster than a list.
-        orjson.dumps([(d.flow, d.lane, d.idem) for d in item.deliveries]).decode(),
+        orjson.dumps([(d.flow, d.lane, d.idem) for d in deliveries]).decode(),
         None if lease is None else lease.worker,
         None if lease is None else lease.until,
         0 if lease is None else lease.count,
@@ -60,7 +63,8 @@ def emit_call(item: NewEvent) -> Call:
             leased=tuple(zip(leased, flows, lanes, strict=True)),
         )
 
-    return Call(Q["emit"], params, then)
+    first = (deliveries[0].flow, deliveries[0].lane) if deliveries else ("", "")
+    return Call(Q["emit"], params, then, first)
 
 
 async def _wake_waiters(conn: Conn, ev: Event, data_json: bytes) -> int:
@@ -154,7 +158,7 @@ def settle_call(o: Outcome, worker: str, chain: bool, now: float, lease: float) 
             await _catch_up_wait(conn, o.delivery_id, wait, now)
         return None if row[1] is None else claimed_of(row)
 
-    return Call(Q["settle"], params, then)
+    return Call(Q["settle"], params, then, (o.flow, o.lane))
 
 
 def record_steps_call(delivery_id: int, fence: int, steps: list[tuple[str, bytes, float]]) -> Call:

@@ -43,6 +43,7 @@ class Call:
     sql: str | None  # None: ``then`` does all the work (a rare, multi-statement write)
     params: Sequence[Any]
     then: Then
+    lane: tuple[str, str] = ("", "")  # the first lane it locks, if any (see _in_lock_order)
 
 
 def describe(url: str) -> str:
@@ -111,7 +112,7 @@ class PgWriter:
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                await self._commit(batch)
+                await self._commit(_in_lock_order(batch))
 
     async def _connection(self) -> AsyncConnection[Any]:
         """The live connection, reconnecting with backoff for up to ``reconnect_timeout``."""
@@ -214,6 +215,16 @@ async def _run_calls(conn: AsyncConnection[Any], calls: list[Call]) -> list[Any]
             [] if cur is None or not _has_rows(cur) else await cur.fetchall() for cur in cursors
         ]
     return [await call.then(conn, r) for call, r in zip(calls, rows, strict=True)]
+
+
+def _in_lock_order(
+    batch: list[tuple[Call, asyncio.Future[Any]]],
+) -> list[tuple[Call, asyncio.Future[Any]]]:
+    """The batch with its writes ordered by the lane each locks first (a stable sort: two
+    writes to one lane keep their order). Transactions of different processes then take
+    lane locks in the same order, which keeps them from deadlocking one another (a
+    deadlock would cost a second's wait for PostgreSQL to detect it, then a retry)."""
+    return sorted(batch, key=lambda item: item[0].lane)
 
 
 def _has_rows(cur: psycopg.AsyncCursor[Any]) -> bool:
