@@ -28,7 +28,13 @@ def open_store(url: str, *, durability: str = "durable") -> Store:
             ) from None
         return SqliteStore(url, durability=durability, busy_timeout=busy)
     if url.startswith(("postgres://", "postgresql://")):
-        from interlock.stores.postgres_settings import open_postgres
+        try:
+            from interlock.stores.postgres_settings import open_postgres
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"the PostgreSQL store needs psycopg, which is not installed ({exc}): "
+                "pip install 'interlock[postgres]'"
+            ) from None
 
         return open_postgres(url)
     raise ConfigurationError(

@@ -5,12 +5,14 @@ nothing refers to any more."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncConnection
-
-from interlock.stores.postgres_writer import Call, Rows
 from interlock.stores.sql import queries
+
+if TYPE_CHECKING:  # psycopg is the optional `postgres` extra: SQLite users need not have it
+    from psycopg import AsyncConnection
+
+    from interlock.stores.postgres_writer import Call, Rows
 
 
 def prune_sqlite(conn: sqlite3.Connection, before: float, limit: int) -> int:
@@ -27,6 +29,8 @@ def prune_sqlite(conn: sqlite3.Connection, before: float, limit: int) -> int:
 
 
 def prune_call(before: float, limit: int) -> Call:
+    from interlock.stores.postgres_writer import Call
+
     q = queries("postgres")
 
     async def then(conn: AsyncConnection[Any], rows: Rows) -> int:
