@@ -10,9 +10,11 @@ never see each other's messages.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +71,16 @@ class Broker:
 
     async def consumer(self, durable: str) -> ConsumerInfo:
         return await self.js.consumer_info(self.stream, durable)
+
+    async def settled(self, durable: str, timeout: float = 10.0) -> ConsumerInfo:
+        """The consumer's info once no message is waiting for an ack (or at ``timeout``):
+        JetStream applies acks asynchronously, a moment after they reached the server."""
+        deadline = time.monotonic() + timeout
+        info = await self.consumer(durable)
+        while info.num_ack_pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            info = await self.consumer(durable)
+        return info
 
     async def messages(self) -> int:
         info = await self.js.stream_info(self.stream)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +21,7 @@ from interlock.drift import monitor_of
 from interlock.errors import ConfigurationError, StoreError
 from interlock.events import Event
 from interlock.gateway.app import build_gateway
-from interlock.streams import StreamRunner, nats, stream_metrics
+from interlock.streams import Message, StreamRunner, nats, stream_metrics
 
 from .conftest import Broker
 from .stream_app import build_app
@@ -36,17 +36,34 @@ async def eventually(predicate: Callable[[], object], what: str, timeout: float 
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+AppFactory = Callable[..., Interlock]
+
+
 @pytest.fixture
-async def app(tmp_path: Path, broker: Broker) -> AsyncIterator[Interlock]:
-    application = build_app(
-        f"sqlite:///{tmp_path / 'streams.db'}",
-        nats_url=broker.url,
-        stream=broker.stream,
-        prefix=broker.prefix,
-        ack_wait=1.0,
-    )
-    yield application
-    application.close()
+def make_app(tmp_path: Path, broker: Broker) -> Iterator[AppFactory]:
+    """Apps consuming the test's stream into a SQLite file (closed at teardown). JetStream
+    waits ``ack_wait`` (30 s unless a test needs redeliveries soon) for each ack."""
+    apps: list[Interlock] = []
+
+    def make(ack_wait: float = 30.0) -> Interlock:
+        application = build_app(
+            f"sqlite:///{tmp_path / 'streams.db'}",
+            nats_url=broker.url,
+            stream=broker.stream,
+            prefix=broker.prefix,
+            ack_wait=ack_wait,
+        )
+        apps.append(application)
+        return application
+
+    yield make
+    for application in apps:
+        application.close()
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Interlock:
+    return make_app()
 
 
 def order(i: int, amount: int = 100) -> bytes:
@@ -66,9 +83,7 @@ async def any_store_app(
         url = f"sqlite:///{tmp_path / 'streams.db'}"
     else:
         url = request.getfixturevalue("pg_url")
-    application = build_app(
-        url, nats_url=broker.url, stream=broker.stream, prefix=broker.prefix, ack_wait=1.0
-    )
+    application = build_app(url, nats_url=broker.url, stream=broker.stream, prefix=broker.prefix)
     yield application
     application.close()
 
@@ -119,21 +134,32 @@ async def test_messages_become_events_with_deliveries(
     assert counters.consumed == 30
     assert counters.acked == {"stored": 30}
     assert counters.lag == 0
-    info = await broker.consumer("interlock-orders")
+    info = await broker.settled("interlock-orders")
     assert info.num_ack_pending == 0
     assert info.num_pending == 0
 
 
-async def test_redelivery_after_a_lost_ack_adds_nothing(app: Interlock, broker: Broker) -> None:
+async def test_redelivery_after_a_lost_ack_adds_nothing(
+    make_app: AppFactory, broker: Broker
+) -> None:
+    app = make_app(ack_wait=1.0)
     for i in range(10):
         await broker.publish("order.created", order(i))
     stream = app.streams["orders"]
     source = stream.source
     runner = StreamRunner(app, stream)
     await source.connect()
+
+    async def collect(keys: int) -> list[Message]:
+        """Fetch until ``keys`` different messages came (a loaded machine fetches in parts)."""
+        got: list[Message] = []
+        deadline = time.monotonic() + 15
+        while len({m.key for m in got}) < keys and time.monotonic() < deadline:
+            got.extend(await source.fetch(1.0))
+        return got
+
     try:
-        first = await source.fetch(2.0)
-        assert len(first) == 10
+        first = await collect(10)
         ack = source.ack
 
         async def lost(messages: object) -> None:  # stored, then the process "dies"
@@ -145,21 +171,19 @@ async def test_redelivery_after_a_lost_ack_adds_nothing(app: Interlock, broker: 
         assert len(stored_events(app)) == 10
 
         # JetStream redelivers after ack_wait (1 s): the same keys, found already stored.
-        again: list[object] = []
-        deadline = time.monotonic() + 10
-        while len(again) < 10 and time.monotonic() < deadline:
-            again.extend(await source.fetch(1.0))
-        assert sorted(m.key for m in again) == sorted(m.key for m in first)  # type: ignore[attr-defined]
-        assert all(m.deliveries == 2 for m in again)  # type: ignore[attr-defined]
-        assert await runner.handle(again)  # type: ignore[arg-type]
+        again = await collect(10)
+        assert {m.key for m in again} == {m.key for m in first}
+        assert all(m.deliveries >= 2 for m in again)
+        assert await runner.handle(again)
     finally:
         await source.close()
     assert len(stored_events(app)) == 10
     assert sum(app.store.flow_counts()["book"].values()) == 10  # one delivery each
     counters = stream_metrics(app).of("orders")
-    assert counters.acked == {"stored": 10, "duplicate": 10}
-    assert counters.redelivered == 10
-    info = await broker.consumer("interlock-orders")
+    assert counters.acked["stored"] == 10
+    assert counters.acked["duplicate"] == len(again) >= 10
+    assert counters.redelivered >= 10
+    info = await broker.settled("interlock-orders")
     assert info.num_ack_pending == 0
 
 
@@ -183,7 +207,6 @@ async def test_bad_messages_are_recorded_terminated_and_counted(
     counters = stream_metrics(app).of("orders")
     try:
         await eventually(lambda: counters.consumed == 7, "7 messages consumed")
-        await asyncio.sleep(1.5)  # past ack_wait: a terminated message is not redelivered
     finally:
         runner_stop.set()
         await task
@@ -191,8 +214,8 @@ async def test_bad_messages_are_recorded_terminated_and_counted(
     assert counters.redelivered == 0
     assert counters.rejected == dict.fromkeys(bad, 1)
     assert counters.acked == {"stored": 1, "ignored": 1}
-    info = await broker.consumer("interlock-orders")
-    assert info.num_ack_pending == 0
+    info = await broker.settled("interlock-orders")
+    assert info.num_ack_pending == 0  # terminated, so nothing JetStream would redeliver
     assert info.num_redelivered == 0
 
     # Each rejection is an event an operator can list, naming the reason and where the
@@ -260,7 +283,7 @@ async def test_a_stop_settles_every_fetched_message_before_closing(
     await eventually(lambda: counters.consumed >= 40, "a few batches")
     stop.set()
     await worker
-    info = await broker.consumer("interlock-orders")
+    info = await broker.settled("interlock-orders")
     assert info.num_ack_pending == 0  # nothing fetched was left unsettled
     stored = len(stored_events(app))
     assert stored == counters.acked["stored"] == counters.consumed
