@@ -254,6 +254,9 @@ class Interlock:
         """
         if name in self.streams:
             raise ConfigurationError(f"stream {name!r} is declared twice")
+        from interlock.streams.intake import StreamRejected
+
+        self.contract(StreamRejected)  # the record of a message that could not be stored
         stream = build_stream(
             name, source, topic_field=topic_field, wait=wait, backoff_cap=backoff_cap
         )

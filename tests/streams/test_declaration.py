@@ -46,6 +46,7 @@ def message(body: object, topic: str = "orders.created", key: str = "ORDERS:1:7"
 
 def test_a_stream_is_declared_once_with_a_valid_name(app: Interlock) -> None:
     app.stream("orders", source())
+    assert app.contracts["interlock.stream.rejected"] is StreamRejected  # in the catalogue
     with pytest.raises(ConfigurationError, match="declared twice"):
         app.stream("orders", source())
     with pytest.raises(ConfigurationError, match="stream name"):
