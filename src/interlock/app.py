@@ -41,12 +41,12 @@ from interlock.stores.base import (
     NewEvent,
     Store,
 )
-from interlock.streams.stream import Stream, build_stream
 from interlock.worker import Middleware, Worker, WorkerConfig
 
 if TYPE_CHECKING:
     from interlock.connectors.base import Connector
     from interlock.streams.base import StreamSource
+    from interlock.streams.stream import Stream
 
 F = TypeVar("F", bound=Callable[..., Any])
 K = TypeVar("K", bound="Connector")
@@ -255,6 +255,7 @@ class Interlock:
         if name in self.streams:
             raise ConfigurationError(f"stream {name!r} is declared twice")
         from interlock.streams.intake import StreamRejected
+        from interlock.streams.stream import build_stream  # imported when streams are used
 
         self.contract(StreamRejected)  # the record of a message that could not be stored
         stream = build_stream(
