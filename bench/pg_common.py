@@ -7,6 +7,11 @@
   and the driver tails the record files;
 - `LoadSampler`: CPU of PostgreSQL, of the workers and of the producer, and what the
   database's sessions are waiting on (pg_stat_activity), sampled during the end-to-end phase.
+
+`BENCH_POSTGRES_URL` names the server (default: `INTERLOCK_TEST_POSTGRES_URL`, else the
+local one); the CPU of PostgreSQL is that server's postmaster and its children, so a
+private cluster (`initdb` + `pg_ctl start` on another port) keeps other databases' work
+out of the figures.
 """
 
 from __future__ import annotations
@@ -95,18 +100,28 @@ class PgSystem(Protocol):
 # --- sampling the machine and the database ---------------------------------------------------
 
 
-def _postgres_processes() -> list[psutil.Process]:
-    names = ("postgres", "postmaster")
-    return [p for p in psutil.process_iter(["name"]) if p.info["name"] in names]
+def _server_processes() -> list[psutil.Process]:
+    """The benchmark server's postmaster and its children (other clusters left out)."""
+    with psycopg.connect(ADMIN_URL) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    postmaster = psutil.Process(row[0]).parent()
+    if postmaster is None:  # the server is not on this machine: nothing to sample
+        return []
+    return [postmaster, *postmaster.children()]
 
 
-def _cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
+def _cpu_by_pid(procs: list[psutil.Process]) -> dict[int, float]:
+    out = {}
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             times = proc.cpu_times()
-            total += times.user + times.system
-    return total
+            out[proc.pid] = times.user + times.system
+    return out
+
+
+def _cpu_seconds(procs: list[psutil.Process]) -> float:
+    return sum(_cpu_by_pid(procs).values())
 
 
 @dataclass
@@ -122,7 +137,7 @@ class LoadSampler:
     _thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._pg = _postgres_processes()
+        self._pg0_by_pid = _cpu_by_pid(_server_processes())
         self._workers = []
         for pid in self.worker_pids:
             with contextlib.suppress(psutil.NoSuchProcess):
@@ -131,11 +146,7 @@ class LoadSampler:
         self._me = [psutil.Process()]
         self._t0 = time.monotonic()
         self._machine0 = psutil.cpu_times()
-        self._pg0, self._w0, self._me0 = (
-            _cpu_seconds(self._pg),
-            _cpu_seconds(self._workers),
-            _cpu_seconds(self._me),
-        )
+        self._w0, self._me0 = _cpu_seconds(self._workers), _cpu_seconds(self._me)
         self._thread = threading.Thread(target=self._run, name="load-sampler", daemon=True)
         self._thread.start()
 
@@ -163,10 +174,13 @@ class LoadSampler:
         busy = sum(machine) - machine.idle - machine.iowait
         busy0 = sum(self._machine0) - self._machine0.idle - self._machine0.iowait
         pct = 100.0 / elapsed
+        # Backends that connected during the window count whole; ones that left are lost.
+        pg_now = _cpu_by_pid(_server_processes())
+        pg = sum(cpu - self._pg0_by_pid.get(pid, 0.0) for pid, cpu in pg_now.items())
         top = self.waits.most_common(5)
         n = max(self.samples, 1)
         return {
-            "postgres_cpu_pct": round((_cpu_seconds(self._pg) - self._pg0) * pct),
+            "postgres_cpu_pct": round(pg * pct),
             "workers_cpu_pct": round((_cpu_seconds(self._workers) - self._w0) * pct),
             "producer_cpu_pct": round((_cpu_seconds(self._me) - self._me0) * pct),
             "machine_cpu_pct": round((busy - busy0) * pct),
