@@ -102,11 +102,15 @@ class PgSystem(Protocol):
 
 def _server_processes() -> list[psutil.Process]:
     """The benchmark server's postmaster and its children (other clusters left out)."""
-    with psycopg.connect(ADMIN_URL) as conn:
+    with psycopg.connect(ADMIN_URL) as conn:  # its backend must live while we look
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    postmaster = psutil.Process(row[0]).parent()
-    if postmaster is None:  # the server is not on this machine: nothing to sample
+        assert row is not None
+        try:
+            backend = psutil.Process(row[0])
+            postmaster = backend.parent() if backend.name() == "postgres" else None
+        except psutil.NoSuchProcess:  # the server is not on this machine
+            return []
+    if postmaster is None:
         return []
     return [postmaster, *postmaster.children()]
 
