@@ -562,7 +562,7 @@ def main() -> int:
         "worker in one process); the first is the headline",
     )
     parser.add_argument("--clients", type=int, default=1, help="load-generating processes")
-    parser.add_argument("--connections", type=int, default=64, help="saturation: connections")
+    parser.add_argument("--connections", type=int, default=256, help="saturation: connections")
     parser.add_argument("--warmup", type=float, default=1.0, help="saturation: unmeasured s")
     parser.add_argument("--duration", type=float, default=10.0, help="saturation: measured s")
     parser.add_argument("--rate", type=float, default=1000.0, help="fixed-rate phase: requests/s")

@@ -1,9 +1,12 @@
 """One worker process of the multi-process tests: a connector of an app on a shared SQLite
 store, calling the sandbox in the test's process from a given instant.
 
-    python child.py limiter|oauth DATABASE_URL BASE_URL START_AT SECONDS
+    python child.py limiter|oauth DATABASE_URL BASE_URL SECONDS
 
-Prints one JSON line: the number of calls made and their outcomes.
+Once set up (imports, the store, for ``limiter`` a kept-alive socket), it prints
+``ready`` and reads the instant to start at (epoch seconds) from stdin, so that all
+processes start together however long each took to import. Then it prints one JSON
+line: the number of calls made and their outcomes.
 """
 
 from __future__ import annotations
@@ -35,12 +38,16 @@ def connector(mode: str, app: Interlock, base_url: str) -> HttpConnector:
     return app.connector(made)
 
 
-async def main(mode: str, url: str, base_url: str, start_at: float, seconds: float) -> None:
+async def main(mode: str, url: str, base_url: str, seconds: float) -> None:
     app = Interlock("child", url)
     crm = connector(mode, app, base_url)
     outcomes: Counter[str] = Counter()
     if mode == "limiter":  # warm up: imports, the store's connections, a kept-alive socket
         await crm.get("/v1/warmup")
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    start_at = float(line)
     await asyncio.sleep(max(0.0, start_at - time.time()))
     deadline = start_at + seconds
 
@@ -61,5 +68,5 @@ async def main(mode: str, url: str, base_url: str, start_at: float, seconds: flo
 
 
 if __name__ == "__main__":
-    mode, url, base_url, start_at, seconds = sys.argv[1:6]
-    asyncio.run(main(mode, url, base_url, float(start_at), float(seconds)))
+    mode, url, base_url, seconds = sys.argv[1:5]
+    asyncio.run(main(mode, url, base_url, float(seconds)))

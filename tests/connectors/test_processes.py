@@ -32,24 +32,29 @@ def spawn(
         "INTERLOCK_SECRET_CRM_CLIENT_SECRET": "generic-sandbox-secret",
         "INTERLOCK_EGRESS_ALLOW": generic.url,
     }
-    start_at = time.time() + 2.5  # every process has imported and opened the store by then
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                str(CHILD),
-                mode,
-                app.database_url,
-                generic.url,
-                str(start_at),
-                str(seconds),
-            ],
+            [sys.executable, str(CHILD), mode, app.database_url, generic.url, str(seconds)],
             env=env,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
         for _ in range(count)
     ]
+    # A barrier: every process has imported and opened the store (however slow the machine)
+    # before any starts, so they race for the limit (or the refresh) together.
+    for proc in procs:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        while line not in (b"ready\n", b""):  # a log line first
+            line = proc.stdout.readline()
+        assert line, proc.stderr.read() if proc.stderr else b"no ready line"
+    start_at = str(time.time() + 0.2).encode() + b"\n"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(start_at)
+        proc.stdin.flush()
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=60)
