@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from interlock.app import Interlock
     from interlock.contracts import Contract
     from interlock.events import Event
-    from interlock.stores.base import DeliveryRow, Trace
+    from interlock.stores.base import AttemptRow, DeliveryRow, Trace
 
 MASK = "[redacted]"
 _MIN_SCRUB = 3  # values shorter than this are too common to scrub from text safely
@@ -136,7 +136,7 @@ def mask_event(event: Event, contract: type[Contract] | None) -> tuple[Event, Re
 
 def masked_trace(trace: Trace, app: Interlock | None) -> Trace:
     """The trace with PII masked: event payloads and subjects by their contracts, and the
-    events' PII values scrubbed from step results."""
+    events' PII values scrubbed from step results, reasons and connector call paths."""
     if app is None:
         return trace
     events = []
@@ -153,7 +153,20 @@ def masked_trace(trace: Trace, app: Interlock | None) -> Trace:
         dataclasses.replace(s, result=by_delivery.get(s.delivery_id, Redactor()).value(s.result))
         for s in trace.steps
     ]
-    return dataclasses.replace(trace, events=events, deliveries=deliveries, steps=steps)
+    attempts = [
+        scrub_attempt(a, by_delivery.get(a.delivery_id, Redactor())) for a in trace.attempts
+    ]
+    return dataclasses.replace(
+        trace, events=events, deliveries=deliveries, attempts=attempts, steps=steps
+    )
+
+
+def scrub_attempt(row: AttemptRow, redactor: Redactor) -> AttemptRow:
+    """``row`` with ``redactor``'s values scrubbed from its reason and its calls' paths."""
+    if not redactor:
+        return row
+    calls = [{**c, "path": redactor.text(str(c.get("path", "")))} for c in row.calls]
+    return dataclasses.replace(row, reason=redactor.value(row.reason), calls=calls)
 
 
 def scrub_delivery(row: DeliveryRow, redactor: Redactor) -> DeliveryRow:

@@ -33,6 +33,7 @@ from interlock.redaction import Redactor
 if TYPE_CHECKING:
     from interlock.clock import Clock
     from interlock.connectors.base import Connector
+    from interlock.connectors.calls import CallRecord
     from interlock.stores.base import Claimed, Store
 
 P = ParamSpec("P")
@@ -48,6 +49,9 @@ current_step: ContextVar[str | None] = ContextVar("interlock_step", default=None
 # The connectors of the app that owns a store (registered by Interlock when it opens its
 # store), so that ctx.connector() needs nothing from the worker.
 _connectors: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+# Connector calls kept per attempt for the trace; a run making more keeps the first ones and
+# a count of the rest.
+MAX_CALLS_PER_ATTEMPT = 100
 
 
 def register_connectors(store: Any, connectors: dict[str, Any]) -> None:
@@ -124,6 +128,8 @@ class Context:
         self._recorded = dict(claimed.steps)
         self._new_steps = 0
         self._calls: dict[str | None, int] = {}  # mutating connector calls, per step
+        self.calls: list[dict[str, Any]] = []  # connector calls of this run, for the trace
+        self.calls_dropped = 0
         self._log: Any = None
         self.flow = flow
         self.event: Event = claimed.event
@@ -337,6 +343,30 @@ class Context:
         from interlock.connectors.runtime import find
 
         return find(_connectors.get(self._store) or {}, which).bind(self)
+
+    def now(self) -> float:
+        """The current time on the runtime's clock (epoch seconds)."""
+        return self._clock.now()
+
+    def record_call(self, record: CallRecord, at: float) -> None:
+        """Keep a connector call that started ``at`` for the trace, with the step making it
+        (the worker stores
+        the run's calls with its attempt). The first ``MAX_CALLS_PER_ATTEMPT`` are kept; the
+        rest are counted in a ``trace.calls_dropped`` warning."""
+        if len(self.calls) >= MAX_CALLS_PER_ATTEMPT:
+            self.calls_dropped += 1
+            return
+        self.calls.append(record.as_json(at, current_step.get()))
+
+    def take_calls(self) -> list[dict[str, Any]] | None:
+        """The calls of this run for its attempt record (None when it made none)."""
+        if not self.calls:
+            return None
+        calls, self.calls = self.calls, []
+        if self.calls_dropped:
+            self.log.warning("trace.calls_dropped", kept=len(calls), dropped=self.calls_dropped)
+            self.calls_dropped = 0
+        return calls
 
     def call_key(self) -> str:
         """The idempotency key of the next mutating connector call of this run.

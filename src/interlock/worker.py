@@ -428,6 +428,7 @@ class Worker:
             # Checkpoints not yet handed to the store travel with the outcome, in its
             # transaction (a fast handler then costs one write, not two).
             outcome.steps = ctx.take_unflushed()
+            outcome.calls = ctx.take_calls()
             outcome.number = c.runs + 1
             outcome.chain = c.chain
         return outcome

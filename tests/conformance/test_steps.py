@@ -486,3 +486,55 @@ async def test_time_asleep_does_not_count_against_max_elapsed(
     await drain(app, advance=True)
     assert calls == 2
     assert [a.outcome for a in app.store.trace(eid).attempts] == ["sleep", "retry", "succeeded"]
+
+
+async def test_connector_calls_are_stored_with_the_attempt_that_made_them(app: Interlock) -> None:
+    from interlock.connectors.calls import CallRecord
+
+    def call(path: str, status: int | None, outcome: str) -> CallRecord:
+        return CallRecord("crm", f"POST {path}", "POST", path, status, 12.5, outcome, "il_k")
+
+    @app.flow(Signup, owner="growth", retry=Retry(attempts=3))
+    async def onboard(event: Signup, ctx: Context) -> None:
+        ctx.record_call(call("/v1/audit", 201, "ok"), ctx.now())
+
+        async def create() -> str:
+            ctx.record_call(call("/v1/contacts", 503 if ctx.attempt == 1 else 201, "ok"), ctx.now())
+            if ctx.attempt == 1:
+                raise Retryable("crm: 503")
+            return "c_1"
+
+        await ctx.step("create-contact", create)
+
+    eid = await app.emit(Signup(user_id="u1"))
+    await drain(app, advance=True)
+    first, second = app.store.trace(eid).attempts
+    assert [(c["path"], c["status"], c["step"]) for c in first.calls] == [
+        ("/v1/audit", 201, None),
+        ("/v1/contacts", 503, "create-contact"),
+    ]
+    assert [(c["path"], c["status"], c["step"]) for c in second.calls] == [
+        ("/v1/audit", 201, None),
+        ("/v1/contacts", 201, "create-contact"),
+    ]
+    assert second.calls[1] == {
+        "at": second.calls[1]["at"],
+        "connector": "crm",
+        "operation": "POST /v1/contacts",
+        "method": "POST",
+        "path": "/v1/contacts",
+        "status": 201,
+        "duration_ms": 12.5,
+        "outcome": "ok",
+        "idempotency_key": "il_k",
+        "step": "create-contact",
+    }
+
+    @app.flow(WelcomeSent, owner="growth")
+    async def quiet(event: WelcomeSent) -> None:
+        return None
+
+    other = await app.emit(WelcomeSent(user_id="u1"))
+    await drain(app)
+    (attempt,) = app.store.trace(other).attempts
+    assert attempt.calls == [], "a run without calls stores none"

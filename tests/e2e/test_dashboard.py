@@ -125,6 +125,14 @@ def test_search_for_a_business_id_shows_its_whole_timeline(site: Site) -> None:
     expect(entries.filter(has_text="attempt 1")).to_contain_text("503")
     expect(entries.filter(has_text="attempt 2")).to_contain_text("succeeded")
     expect(entries.filter(has_text="step remind")).to_have_count(1)
+    # The step shows the connector call it made: method, path, status, time, key.
+    call = entries.filter(has_text="step remind").locator("table.calls tbody tr")
+    expect(call).to_have_count(1)
+    expect(call).to_contain_text("crm")
+    expect(call).to_contain_text("POST /v1/reminders")
+    expect(call.locator('td[data-k="status"]')).to_have_text("201")
+    expect(call).to_contain_text(re.compile(r"\d+ ms"))
+    expect(call).to_contain_text(re.compile(r"il_[0-9a-f]{40}"))
     # The payload is there, with the PII field masked wherever it would appear.
     event.locator("details summary").first.click()
     expect(event.locator("pre.payload").first).to_contain_text("[redacted]")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -23,6 +24,7 @@ from interlock.cli.common import (
     open_with_app,
     when,
 )
+from interlock.connectors.calls import describe_call
 from interlock.durations import humanize
 from interlock.errors import ConfigurationError, NotFound
 from interlock.redaction import mask_event, masked_trace
@@ -177,6 +179,10 @@ def render_trace(trace: Trace) -> Tree:
                         f"attempt {a.number} (chain {a.chain}) {when(a.finished_at)} "
                         f"[bold]{a.outcome}[/]{detail}{delay}",
                     )
+                )
+                items.extend(
+                    (float(c["at"]), f"call {escape(describe_call(c))} {when(float(c['at']))}")
+                    for c in a.calls
                 )
             for s in trace.steps:
                 if s.delivery_id != d.id:

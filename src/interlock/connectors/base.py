@@ -55,9 +55,7 @@ from interlock.connectors.limiter import Limiter, Rate
 from interlock.connectors.runtime import LoopLocal, Runtime
 from interlock.connectors.signals import RateSignal
 from interlock.durations import Duration, seconds
-from interlock.errors import (
-    ConfigurationError,
-)
+from interlock.errors import ConfigurationError, HandlerError
 from interlock.steps import current_context
 
 if TYPE_CHECKING:
@@ -328,8 +326,45 @@ class Connector:
                 request.headers[self.correlation_header] = ctx.correlation_id
             request.headers["traceparent"] = calls_.traceparent(ctx.correlation_id)
         if mutating and (self.dry_run or self.runtime.dry_run(ctx.flow if ctx else None)):
-            return pipeline.dry_run(self, call, request, ctx)
-        return await pipeline.guarded(self, call, request)
+            response = pipeline.dry_run(self, call, request, ctx)
+            if ctx is not None:
+                record = self._record(call, request, response.status_code, 0.0, "dry_run")
+                ctx.record_call(record, ctx.now())
+            return response
+        if ctx is None:
+            return await pipeline.guarded(self, call, request)
+        at, started = ctx.now(), time.perf_counter()
+        status: int | None = None
+        outcome = "ok"
+        try:
+            response = await pipeline.guarded(self, call, request)
+            status = response.status_code
+            return response
+        except HandlerError as exc:
+            status = getattr(exc, "status", None)
+            outcome = pipeline.outcome_of(exc)
+            raise
+        except BaseException:
+            outcome = "interrupted"  # cancelled (shutdown, timeout) before an answer
+            raise
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            ctx.record_call(self._record(call, request, status, elapsed, outcome), at)
+
+    def _record(
+        self, call: Call, request: httpx.Request, status: int | None, ms: float, outcome: str
+    ) -> calls_.CallRecord:
+        key = request.headers.get(self.idempotency_header) if self.idempotency_header else None
+        return calls_.CallRecord(
+            connector=self.name,
+            operation=call.operation,
+            method=call.method,
+            path=calls_.trace_path(str(request.url)),
+            status=status,
+            duration_ms=round(ms, 3),
+            outcome=outcome,
+            idempotency_key=key,
+        )
 
     # -- credentials --------------------------------------------------------------------
     def credentials(self) -> list[Credential]:

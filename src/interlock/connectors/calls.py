@@ -7,6 +7,9 @@
   correlation id, so every call of one business chain lands in one trace.
 - In dry-run, a mutating call is not sent: a :class:`DryRun` record keeps the
   whole request (credentials left out) and :func:`simulate` answers plausibly.
+- Every call made for a delivery leaves a :class:`CallRecord` (method, path, status,
+  duration, idempotency key) with the attempt that made it, tagged with its step, so
+  the trace shows which vendor calls each step made.
 """
 
 from __future__ import annotations
@@ -39,6 +42,65 @@ class Call:
     @property
     def mutating(self) -> bool:
         return self.method not in SAFE_METHODS
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One connector call made for a delivery, as the trace shows it.
+
+    No bodies, headers or query strings: the path keeps ids (they name the vendor
+    record) but a segment that looks like an e-mail address is masked.
+    """
+
+    connector: str
+    operation: str
+    method: str
+    path: str
+    status: int | None  # the vendor's answer; None when no answer came (timeout, refused)
+    duration_ms: float
+    outcome: str  # ok, dry_run, retryable, rate_limited, permanent, not_found, ...
+    idempotency_key: str | None = None
+
+    def as_json(self, at: float, step: str | None) -> dict[str, Any]:
+        """The stored form: ``at`` (when the call started, on the delivery's clock) and
+        the step making it added."""
+        return {
+            "at": at,
+            "connector": self.connector,
+            "operation": self.operation,
+            "method": self.method,
+            "path": self.path,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "outcome": self.outcome,
+            "idempotency_key": self.idempotency_key,
+            "step": step,
+        }
+
+
+def describe_call(call: dict[str, Any]) -> str:
+    """One line for a stored call: ``stripe POST /v1/refunds → 200 in 41 ms, step refund``."""
+    status = call.get("status")
+    answer = str(status) if status is not None else "no answer"
+    outcome = call.get("outcome")
+    if outcome not in (None, "ok"):
+        answer += f" ({outcome})"
+    text = f"{call.get('connector')} {call.get('method')} {call.get('path')} → {answer}"
+    text += f" in {float(call.get('duration_ms') or 0):.0f} ms"
+    if call.get("step"):
+        text += f", step {call['step']}"
+    if call.get("idempotency_key"):
+        text += f", key {call['idempotency_key']}"
+    return text
+
+
+_EMAIL_LIKE = re.compile(r"@|%40", re.IGNORECASE)
+
+
+def trace_path(url: str) -> str:
+    """The path of ``url`` for the trace: no query string, e-mail-like segments masked."""
+    path = urlsplit(url).path or "/"
+    return "/".join("[redacted]" if _EMAIL_LIKE.search(part) else part for part in path.split("/"))
 
 
 def operation_name(method: str, url: str) -> str:

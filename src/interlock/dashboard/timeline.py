@@ -3,7 +3,8 @@
 Built from :meth:`Store.trace` with PII masked by :func:`interlock.redaction.masked_trace`
 (exactly what ``GET /api/v1/trace/{query}`` answers), grouped for reading: an event,
 then per delivery its attempts (outcome, error class, reason, the retry delay chosen),
-its steps (with their redacted results) and the operator actions on it (replays and
+its steps (with their redacted results), the connector calls each step made (method,
+path, status, duration, idempotency key) and the operator actions on it (replays and
 discards, by whom and why), in time order.
 """
 
@@ -35,6 +36,9 @@ class Entry:
     result: Any = None
     has_result: bool = False
     actor: str | None = None
+    # Connector calls: on a step, those it made in the attempt that recorded it; on an
+    # attempt, the rest (outside steps, or in steps that failed in that attempt).
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -60,25 +64,30 @@ def build_timeline(app: Interlock, query: str) -> list[EventView]:
         deliveries[row.id] = view
         if row.event_id in views:
             views[row.event_id].deliveries.append(view)
-    for a in trace.attempts:
-        if a.delivery_id in deliveries:
-            deliveries[a.delivery_id].entries.append(
-                Entry(
-                    a.started_at,
-                    "attempt",
-                    f"attempt {a.number}" + (f" (replay {a.chain - 1})" if a.chain > 1 else ""),
-                    outcome=a.outcome,
-                    error_class=a.error_class,
-                    reason=a.reason,
-                    delay=a.delay,
-                    worker=a.worker,
-                )
-            )
+    steps: dict[tuple[int, str], Entry] = {}
     for s in trace.steps:
         if s.delivery_id in deliveries:
-            deliveries[s.delivery_id].entries.append(
-                Entry(s.recorded_at, "step", f"step {s.name}", result=s.result, has_result=True)
-            )
+            entry = Entry(s.recorded_at, "step", f"step {s.name}", result=s.result, has_result=True)
+            steps[(s.delivery_id, s.name)] = entry
+            deliveries[s.delivery_id].entries.append(entry)
+    for a in trace.attempts:
+        if a.delivery_id not in deliveries:
+            continue
+        attempt = Entry(
+            a.started_at,
+            "attempt",
+            f"attempt {a.number}" + (f" (replay {a.chain - 1})" if a.chain > 1 else ""),
+            outcome=a.outcome,
+            error_class=a.error_class,
+            reason=a.reason,
+            delay=a.delay,
+            worker=a.worker,
+        )
+        deliveries[a.delivery_id].entries.append(attempt)
+        for call in a.calls:
+            step = steps.get((a.delivery_id, str(call.get("step"))))
+            recorded_here = step is not None and a.started_at <= step.at <= a.finished_at
+            (step.calls if step is not None and recorded_here else attempt.calls).append(call)
     for r in trace.audit:
         target = r.target.removeprefix("delivery:")
         if target.isdigit() and int(target) in deliveries:

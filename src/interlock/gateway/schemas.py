@@ -151,6 +151,29 @@ class DeliveryPage(Model):
     next_cursor: str | None
 
 
+class CallOut(Model):
+    """One connector call an attempt made (no bodies, headers or query strings)."""
+
+    at: datetime
+    connector: str
+    operation: str = Field(description="The call's name in metrics: `GET /v1/customers/{id}`.")
+    method: str
+    path: str = Field(description="The path called; e-mail-like segments are masked.")
+    status: int | None = Field(description="The vendor's HTTP status; null when none came.")
+    duration_ms: float
+    outcome: str = Field(
+        description="ok, dry_run, retryable, rate_limited, circuit_open, permission, "
+        "not_found, permanent, paused or interrupted."
+    )
+    idempotency_key: str | None
+    step: str | None = Field(description="The step that made the call; null outside steps.")
+
+    @classmethod
+    def of(cls, c: dict[str, Any]) -> CallOut:
+        known = {name: c.get(name) for name in cls.model_fields}
+        return cls.model_validate({**known, "at": at(float(c["at"]))})
+
+
 class AttemptOut(Model):
     delivery_id: int
     number: int
@@ -162,6 +185,7 @@ class AttemptOut(Model):
     error_class: str | None
     reason: str | None
     delay: float | None
+    calls: list[CallOut] = Field(description="The connector calls this attempt made.")
 
     @classmethod
     def of(cls, a: AttemptRow) -> AttemptOut:
@@ -176,6 +200,7 @@ class AttemptOut(Model):
             error_class=a.error_class,
             reason=a.reason,
             delay=a.delay,
+            calls=[CallOut.of(c) for c in a.calls],
         )
 
 

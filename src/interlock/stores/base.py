@@ -113,6 +113,7 @@ class Outcome:
     steps: list[tuple[str, bytes, float]] = field(default_factory=list)  # checkpoints with it
     number: int = 0  # the attempt's number (runs + 1) and chain, when the worker knows them
     chain: int = 1
+    calls: list[dict[str, Any]] | None = None  # connector calls of the run (CallRecord JSON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +148,8 @@ class AttemptRow:
     error_class: str | None
     reason: str | None
     delay: float | None
+    # The connector calls the run made (CallRecord JSON, each with its step), oldest first.
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,6 +146,7 @@ def settle_call(o: Outcome, worker: str, chain: bool, now: float, lease: float) 
         orjson.dumps([(s[0], s[1].decode(), s[2]) for s in steps]).decode() if steps else None,
         o.number,
         o.chain,
+        None if not o.calls else orjson.dumps(o.calls).decode(),
     )
 
     async def then(conn: Conn, rows: Rows) -> Claimed | LeaseLost | None:

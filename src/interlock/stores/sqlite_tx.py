@@ -215,7 +215,17 @@ def _claim(
             lost_worker, reason = conn.execute(Q["expire-lease"], (delivery_id,)).fetchone()
             conn.execute(
                 Q["insert-attempt"],
-                (lost_worker, now, now, "lease_expired", "retryable", reason, 0.0, delivery_id),
+                (
+                    lost_worker,
+                    now,
+                    now,
+                    "lease_expired",
+                    "retryable",
+                    reason,
+                    0.0,
+                    None,
+                    delivery_id,
+                ),
             )
     ids = [delivery_id for delivery_id, _ in due]
     claimed: list[Claimed] = []
@@ -337,6 +347,7 @@ def _settle(
     if o.kind in ("sleep", "wait"):
         # Time parked on purpose is not time spent retrying: Retry.max_elapsed restarts.
         conn.execute(Q["restart-elapsed"], (o.delivery_id,))
+    calls = None if not o.calls else orjson.dumps(o.calls).decode()
     if o.number:  # the worker knows the attempt's number and chain: no lookup needed
         conn.execute(
             Q["insert-attempt-values"],
@@ -351,6 +362,7 @@ def _settle(
                 o.error_class,
                 o.reason,
                 o.delay,
+                calls,
             ),
         )
     else:
@@ -364,6 +376,7 @@ def _settle(
                 o.error_class,
                 o.reason,
                 o.delay,
+                calls,
                 o.delivery_id,
             ),
         )
@@ -579,7 +592,20 @@ def _delivery(row: Any) -> DeliveryRow:
 
 
 def _attempt(row: Any) -> AttemptRow:
-    return AttemptRow(*row)
+    calls = row[10]
+    return AttemptRow(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        [] if calls is None else orjson.loads(calls),
+    )
 
 
 def _audit(row: Any) -> AuditRow:

@@ -1,5 +1,6 @@
 -- Named queries of the PostgreSQL store. Each block starts with `-- name: NAME`.
--- The hot-path transactions are functions (see postgres/0001_initial.sql).
+-- The hot-path transactions are functions (see postgres/0001_initial.sql; interlock_settle
+-- as of postgres/0008_attempt_calls.sql).
 
 -- name: emit
 SELECT event_id, created, seq, leased, leased_flows, leased_lanes, waits
@@ -10,7 +11,7 @@ SELECT * FROM interlock_claim(%s, %s, %s, %s);
 
 -- name: settle
 SELECT * FROM interlock_settle(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-                               %s, %s, %s, %s, %s, %s, %s, %s, %s);
+                               %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
 
 -- name: record-steps
 SELECT interlock_record_steps(%s, %s, %s, %s, %s);
@@ -75,7 +76,7 @@ FROM deliveries d JOIN events e ON e.seq = d.event_seq
 
 -- name: attempts-of
 SELECT delivery_id, number, chain, worker, started_at, finished_at, outcome, error_class,
-       reason, delay
+       reason, delay, calls
 FROM attempts WHERE delivery_id = ANY(%s) ORDER BY delivery_id, id;
 
 -- name: step-rows-of

@@ -116,13 +116,13 @@ UPDATE deliveries SET first_attempt_at = NULL WHERE id = ?;
 
 -- name: insert-attempt
 INSERT INTO attempts (delivery_id, number, chain, worker, started_at, finished_at, outcome,
-                      error_class, reason, delay)
-SELECT id, runs, chain, ?, ?, ?, ?, ?, ?, ? FROM deliveries WHERE id = ?;
+                      error_class, reason, delay, calls)
+SELECT id, runs, chain, ?, ?, ?, ?, ?, ?, ?, ? FROM deliveries WHERE id = ?;
 
 -- name: insert-attempt-values
 INSERT INTO attempts (delivery_id, number, chain, worker, started_at, finished_at, outcome,
-                      error_class, reason, delay)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+                      error_class, reason, delay, calls)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert-wait
 INSERT OR REPLACE INTO waits (delivery_id, step, event_type, match, registered_at, deadline)
@@ -167,7 +167,7 @@ FROM deliveries d JOIN events e ON e.seq = d.event_seq
 
 -- name: attempts-of
 SELECT delivery_id, number, chain, worker, started_at, finished_at, outcome, error_class,
-       reason, delay
+       reason, delay, calls
 FROM attempts WHERE delivery_id = ? ORDER BY id;
 
 -- name: step-rows-of
