@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 from interlock.errors import LeaseLost
 from interlock.events import Event
 from interlock.stores.base import Claimed, EmitResult, NewEvent, Outcome, WaitSpec
-from interlock.stores.postgres_writer import Call, Rows
+from interlock.stores.postgres_writer import Batchable, Call, Rows
 from interlock.stores.sql import queries
 from interlock.stores.sqlite_tx import _event, _matches
 
@@ -25,6 +25,7 @@ Conn = AsyncConnection[Any]
 
 
 def emit_call(item: NewEvent) -> Call:
+    """Store one event and its deliveries; a run of these in one batch is one statement."""
     ev = item.event
     lease = item.lease
     # Lanes locked in (flow, lane) order (see postgres_writer._in_lock_order); which flow's
@@ -64,7 +65,14 @@ def emit_call(item: NewEvent) -> Call:
         )
 
     first = (deliveries[0].flow, deliveries[0].lane) if deliveries else ("", "")
-    return Call(Q["emit"], params, then, first)
+    return Call(
+        Q["emit"], params, then, first, Batchable("emit", params, _emit_many, distinct_lanes=False)
+    )
+
+
+def _emit_many(items: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
+    """One statement for a run of emits (see interlock_emit_many): each column an array."""
+    return Q["emit-many"], tuple(list(column) for column in zip(*items, strict=True))
 
 
 async def _wake_waiters(conn: Conn, ev: Event, data_json: bytes) -> int:
@@ -159,7 +167,42 @@ def settle_call(o: Outcome, worker: str, chain: bool, now: float, lease: float) 
             await _catch_up_wait(conn, o.delivery_id, wait, now)
         return None if row[1] is None else claimed_of(row)
 
-    return Call(Q["settle"], params, then, (o.flow, o.lane))
+    batch = None
+    if (
+        o.kind == "succeeded"
+        and o.number > 0
+        and not o.counts
+        and o.error_class is None
+        and o.reason is None
+        and o.context is None
+    ):
+        # The common outcome: the writer may settle a batch of these in one statement.
+        item = (
+            o.delivery_id,
+            o.fence,
+            o.flow,
+            o.lane,
+            o.started_at,
+            o.finished_at,
+            o.number,
+            o.chain,
+            params[22],  # checkpoints, JSON
+            params[25],  # connector calls, JSON
+            now,
+            worker,
+            chain,
+            lease,
+        )
+        batch = Batchable(("settle-succeeded", worker, chain, lease), item, _settle_succeeded)
+    return Call(Q["settle"], params, then, (o.flow, o.lane), batch)
+
+
+def _settle_succeeded(items: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
+    """One statement for many succeeded outcomes (see interlock_settle_succeeded); every
+    item has the same worker, chain and lease (the batch key)."""
+    columns = [list(column) for column in zip(*items, strict=True)]
+    _, _, _, _, _, _, _, _, _, _, _, worker, chain, lease = items[0]
+    return Q["settle-succeeded"], (*columns[:10], worker, chain, max(columns[10]), lease)
 
 
 def record_steps_call(delivery_id: int, fence: int, steps: list[tuple[str, bytes, float]]) -> Call:

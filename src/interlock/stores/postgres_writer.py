@@ -11,6 +11,12 @@ fails only its own caller. A statement that raises poisons the transaction; the
 batch is then retried one call per transaction so the others still land. A
 deadlock with another process is retried whole.
 
+Calls that say how (:class:`Batchable`) run many at a time: consecutive calls of one
+kind, each on a lane of its own, become one statement over arrays (a batch of
+succeeded outcomes is one UPDATE, not one per delivery), whose rows go back to each
+caller as if it had run alone. Should that statement fail, the retry one call per
+transaction runs each alone.
+
 Connection loss is survived: the writer reconnects with backoff. A batch that
 failed before its COMMIT was sent is run again on the new connection (nothing of it
 was committed); one that failed *during* COMMIT may or may not have landed, so its
@@ -22,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +50,19 @@ class Call:
     params: Sequence[Any]
     then: Then
     lane: tuple[str, str] = ("", "")  # the first lane it locks, if any (see _in_lock_order)
+    batch: Batchable | None = None  # how it may run together with calls of its kind
+
+
+@dataclass(frozen=True, slots=True)
+class Batchable:
+    """How a :class:`Call` runs merged with others of its kind: consecutive calls with
+    equal ``key`` (on distinct lanes, unless ``distinct_lanes`` is off) become one statement, ``build([item, ...])`` -> (sql, params),
+    which returns one row per item, in order, shaped as the call's own statement's row."""
+
+    key: Hashable
+    item: tuple[Any, ...]
+    build: Callable[[list[tuple[Any, ...]]], tuple[str, Sequence[Any]]]
+    distinct_lanes: bool = True  # merge only calls on lanes of their own
 
 
 def describe(url: str) -> str:
@@ -91,6 +110,7 @@ class PgWriter:
         self.batches = 0
         self.operations = 0
         self.reconnects = 0
+        self.merged = 0  # calls that ran as part of a merged statement
 
     @property
     def backlog(self) -> int:
@@ -148,7 +168,10 @@ class PgWriter:
                 return
             committing = False
             try:
-                results = await _run_calls(conn, [call for call, _ in batch])
+                calls = [call for call, _ in batch]
+                groups = _merged(calls)
+                self.merged += sum(len(group) for group in groups if len(group) > 1)
+                results = await _run_calls(conn, calls, groups)
                 committing = True
                 await conn.commit()
             except psycopg.Error as exc:
@@ -202,19 +225,63 @@ class PgWriter:
             conn.pgconn.finish()
 
 
-async def _run_calls(conn: AsyncConnection[Any], calls: list[Call]) -> list[Any]:
-    """Send every statement in one pipeline, then map each one's rows (in the open
-    transaction: the follow-ups may write more)."""
+async def _run_calls(
+    conn: AsyncConnection[Any], calls: list[Call], groups: list[list[int]]
+) -> list[Any]:
+    """Send every statement in one pipeline (a group of calls as one statement), then
+    map each call's rows (in the open transaction: the follow-ups may write more)."""
     async with conn.pipeline() as pipeline:
-        cursors = [
-            None if call.sql is None else await conn.execute(call.sql, call.params)
-            for call in calls
-        ]
+        cursors: list[psycopg.AsyncCursor[Any] | None] = []
+        for group in groups:
+            first = calls[group[0]]
+            if len(group) > 1:
+                assert first.batch is not None
+                sql, params = first.batch.build([_item(calls[i]) for i in group])
+                cursors.append(await conn.execute(sql, params))
+            elif first.sql is None:
+                cursors.append(None)
+            else:
+                cursors.append(await conn.execute(first.sql, first.params))
         await pipeline.sync()
-        rows = [
+        results = [
             [] if cur is None or not _has_rows(cur) else await cur.fetchall() for cur in cursors
         ]
+    rows: list[Rows] = [[] for _ in calls]
+    for group, found in zip(groups, results, strict=True):
+        if len(group) == 1:
+            rows[group[0]] = found
+        else:
+            for i, row in zip(group, found, strict=True):
+                rows[i] = [row]
     return [await call.then(conn, r) for call, r in zip(calls, rows, strict=True)]
+
+
+def _item(call: Call) -> tuple[Any, ...]:
+    assert call.batch is not None
+    return call.batch.item
+
+
+def _merged(calls: list[Call]) -> list[list[int]]:
+    """Indexes of ``calls`` in groups of one statement each: a run of consecutive calls
+    with the same batch key, each on a lane of its own, is one group."""
+    groups: list[list[int]] = []
+    lanes: set[tuple[str, str]] = set()
+    key: Hashable = None
+    for i, call in enumerate(calls):
+        batch = call.batch
+        if (
+            batch is not None
+            and groups
+            and batch.key == key
+            and not (batch.distinct_lanes and call.lane in lanes)
+        ):
+            groups[-1].append(i)
+            lanes.add(call.lane)
+            continue
+        groups.append([i])
+        key = None if batch is None else batch.key
+        lanes = {call.lane}
+    return groups
 
 
 def _in_lock_order(

@@ -6,12 +6,24 @@
 SELECT event_id, created, seq, leased, leased_flows, leased_lanes, waits
 FROM interlock_emit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
 
+-- name: emit-many
+SELECT event_id, created, seq, leased, leased_flows, leased_lanes, waits
+FROM interlock_emit_many(
+    %s::text[], %s::text[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::text[], %s::float8[], %s::float8[], %s::text[], %s::text[], %s::text[], %s::float8[],
+    %s::integer[]);
+
 -- name: claim
 SELECT * FROM interlock_claim(%s, %s, %s, %s);
 
 -- name: settle
 SELECT * FROM interlock_settle(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
                                %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
+
+-- name: settle-succeeded
+SELECT * FROM interlock_settle_succeeded(
+    %s::bigint[], %s::integer[], %s::text[], %s::text[], %s::float8[], %s::float8[],
+    %s::integer[], %s::integer[], %s::text[], %s::text[], %s, %s, %s, %s);
 
 -- name: record-steps
 SELECT interlock_record_steps(%s, %s, %s, %s, %s);

@@ -1,0 +1,120 @@
+-- interlock schema v9 (PostgreSQL): succeeded runs settled, and events emitted, many at a
+-- time.
+
+-- The common outcome, a run that succeeded, for a whole group-commit batch in one call:
+-- one UPDATE, one INSERT of checkpoints and one of attempts for all of them, then their
+-- lanes advanced together. Same effect, item by item, as interlock_settle with
+-- p_kind = 'succeeded' (see 0008): fenced by p_fences, the checkpoints and attempt
+-- stored only for the outcomes that landed, each lane's next delivery leased to p_worker
+-- (p_chain) or made claimable, or the lane closed. The lanes must be distinct (the writer
+-- merges only such calls). One row per input, in input order: ok = the outcome landed,
+-- and the chained delivery, if any.
+CREATE FUNCTION interlock_settle_succeeded(
+    p_ids bigint[], p_fences integer[], p_flows text[], p_lanes text[],
+    p_started double precision[], p_finished double precision[], p_numbers integer[],
+    p_attempt_chains integer[], p_steps text[], p_calls text[],
+    p_worker text, p_chain boolean, p_now double precision, p_lease double precision
+) RETURNS SETOF interlock_claimed LANGUAGE plpgsql AS $$
+DECLARE
+    v_done bigint[];
+    v_next bigint[];
+BEGIN
+    WITH done AS (
+        UPDATE deliveries d
+        SET status = 'succeeded', due_at = NULL, worker = NULL, finished_at = u.finished,
+            runs = d.runs + 1, error_class = NULL, reason = NULL, context = NULL, blocking = 0
+        FROM unnest(p_ids, p_fences, p_finished) AS u(id, fence, finished)
+        WHERE d.id = u.id AND d.fence = u.fence AND d.status = 'running'
+        RETURNING d.id
+    )
+    SELECT coalesce(array_agg(done.id), '{}') INTO v_done FROM done;
+    IF cardinality(v_done) > 0 THEN
+        -- The fenced update succeeded, so these checkpoints belong to the lease holders.
+        INSERT INTO steps (delivery_id, name, result, recorded_at)
+        SELECT u.id, s.value->>0, s.value->>1, (s.value->>2)::double precision
+        FROM unnest(p_ids, p_steps) AS u(id, steps)
+        JOIN unnest(v_done) AS k(id) ON k.id = u.id
+        CROSS JOIN LATERAL json_array_elements(u.steps::json) AS s
+        WHERE u.steps IS NOT NULL
+        ON CONFLICT DO NOTHING;
+        INSERT INTO attempts (delivery_id, number, chain, worker, started_at, finished_at,
+                              outcome, calls)
+        SELECT u.id, u.number, u.chain, p_worker, u.started, u.finished, 'succeeded', u.calls
+        FROM unnest(p_ids, p_numbers, p_attempt_chains, p_started, p_finished, p_calls)
+             AS u(id, number, chain, started, finished, calls)
+        JOIN unnest(v_done) AS k(id) ON k.id = u.id;
+        -- Wait for emits holding these lanes (FOR KEY SHARE), so the next delivery they
+        -- queued is seen; in (flow, lane) order, as every writer takes lane locks.
+        PERFORM 1 FROM lanes l
+        WHERE (l.flow, l.lane) IN (
+            SELECT u.flow, u.lane FROM unnest(p_ids, p_flows, p_lanes) AS u(id, flow, lane)
+            JOIN unnest(v_done) AS k(id) ON k.id = u.id
+        )
+        ORDER BY l.flow, l.lane
+        FOR UPDATE;
+        WITH landed AS (
+            SELECT u.flow, u.lane FROM unnest(p_ids, p_flows, p_lanes) AS u(id, flow, lane)
+            JOIN unnest(v_done) AS k(id) ON k.id = u.id
+        ), nxt AS MATERIALIZED (
+            SELECT x.flow, x.lane, (
+                SELECT d.id FROM deliveries d
+                WHERE d.flow = x.flow AND d.lane = x.lane AND d.status = 'queued'
+                ORDER BY d.id LIMIT 1
+            ) AS id
+            FROM landed x
+        ), closed AS (
+            DELETE FROM lanes l USING nxt
+            WHERE nxt.id IS NULL AND l.flow = nxt.flow AND l.lane = nxt.lane
+        )
+        SELECT array_agg(nxt.id) FILTER (WHERE nxt.id IS NOT NULL) INTO v_next FROM nxt;
+        IF v_next IS NOT NULL THEN
+            IF p_chain THEN
+                UPDATE deliveries d
+                SET status = 'running', fence = d.fence + 1, worker = p_worker,
+                    due_at = p_now + p_lease, first_attempt_at = coalesce(d.first_attempt_at, p_now)
+                WHERE d.id = ANY(v_next);
+            ELSE
+                UPDATE deliveries d SET status = 'pending', due_at = p_now WHERE d.id = ANY(v_next);
+                PERFORM pg_notify('interlock', '');
+                v_next := NULL;
+            END IF;
+        END IF;
+    END IF;
+    RETURN QUERY
+    SELECT k.id IS NOT NULL, c.id, c.flow, c.lane, c.fence, c.attempts, c.runs, c.chain,
+           c.first_attempt_at, c.steps, c.seq, c.event_id, c.type, c.version, c.source,
+           c.subject, c.idempotency_key, c.correlation_id, c.causation_id, c.occurred_at,
+           c.received_at, c.data
+    FROM unnest(p_ids, p_flows, p_lanes) WITH ORDINALITY AS u(id, flow, lane, n)
+    LEFT JOIN unnest(v_done) AS k(id) ON k.id = u.id
+    LEFT JOIN interlock_claimed_of(coalesce(v_next, '{}')) AS c
+           ON k.id IS NOT NULL AND c.flow = u.flow AND c.lane = u.lane
+    ORDER BY u.n;
+END
+$$;
+
+-- A group-commit batch of emits in one call (one statement instead of one per event):
+-- interlock_emit for each item, in order, one row per item.
+CREATE FUNCTION interlock_emit_many(
+    p_ids text[], p_types text[], p_versions integer[], p_sources text[], p_subjects text[],
+    p_idempotency_keys text[], p_correlation_ids text[], p_causation_ids text[],
+    p_occurred_at double precision[], p_received_at double precision[], p_data text[],
+    p_deliveries text[], p_workers text[], p_until double precision[], p_leases integer[]
+) RETURNS TABLE (
+    event_id text, created boolean, seq bigint, leased bigint[], leased_flows text[],
+    leased_lanes text[], waits boolean
+) LANGUAGE plpgsql AS $$
+DECLARE
+    i integer;
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
+        RETURN QUERY
+        SELECT e.event_id, e.created, e.seq, e.leased, e.leased_flows, e.leased_lanes, e.waits
+        FROM interlock_emit(
+            p_ids[i], p_types[i], p_versions[i], p_sources[i], p_subjects[i],
+            p_idempotency_keys[i], p_correlation_ids[i], p_causation_ids[i], p_occurred_at[i],
+            p_received_at[i], p_data[i], p_deliveries[i], p_workers[i], p_until[i], p_leases[i]
+        ) AS e;
+    END LOOP;
+END
+$$;
