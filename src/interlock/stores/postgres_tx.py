@@ -71,8 +71,9 @@ def emit_call(item: NewEvent) -> Call:
 
 
 def _emit_many(items: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
-    """One statement for a run of emits (see interlock_emit_many): each column an array."""
-    return Q["emit-many"], tuple(list(column) for column in zip(*items, strict=True))
+    """One statement for a run of emits (see interlock_emit_many): their arguments as one
+    JSON text."""
+    return Q["emit-many"], (orjson.dumps(items).decode(),)
 
 
 async def _wake_waiters(conn: Conn, ev: Event, data_json: bytes) -> int:

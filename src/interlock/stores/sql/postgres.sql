@@ -8,10 +8,7 @@ FROM interlock_emit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
 
 -- name: emit-many
 SELECT event_id, created, seq, leased, leased_flows, leased_lanes, waits
-FROM interlock_emit_many(
-    %s::text[], %s::text[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::text[],
-    %s::text[], %s::float8[], %s::float8[], %s::text[], %s::text[], %s::text[], %s::float8[],
-    %s::integer[]);
+FROM interlock_emit_many(%s);
 
 -- name: claim
 SELECT * FROM interlock_claim(%s, %s, %s, %s);

@@ -94,26 +94,22 @@ END
 $$;
 
 -- A group-commit batch of emits in one call (one statement instead of one per event):
--- interlock_emit for each item, in order, one row per item.
-CREATE FUNCTION interlock_emit_many(
-    p_ids text[], p_types text[], p_versions integer[], p_sources text[], p_subjects text[],
-    p_idempotency_keys text[], p_correlation_ids text[], p_causation_ids text[],
-    p_occurred_at double precision[], p_received_at double precision[], p_data text[],
-    p_deliveries text[], p_workers text[], p_until double precision[], p_leases integer[]
-) RETURNS TABLE (
+-- interlock_emit for each item, in order, one row per item. p_items is a JSON array of
+-- interlock_emit's 15 arguments per item (one text: cheaper to send than 15 arrays).
+CREATE FUNCTION interlock_emit_many(p_items text) RETURNS TABLE (
     event_id text, created boolean, seq bigint, leased bigint[], leased_flows text[],
     leased_lanes text[], waits boolean
 ) LANGUAGE plpgsql AS $$
 DECLARE
-    i integer;
+    v json;
 BEGIN
-    FOR i IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
+    FOR v IN SELECT x.value FROM json_array_elements(p_items::json) AS x LOOP
         RETURN QUERY
         SELECT e.event_id, e.created, e.seq, e.leased, e.leased_flows, e.leased_lanes, e.waits
         FROM interlock_emit(
-            p_ids[i], p_types[i], p_versions[i], p_sources[i], p_subjects[i],
-            p_idempotency_keys[i], p_correlation_ids[i], p_causation_ids[i], p_occurred_at[i],
-            p_received_at[i], p_data[i], p_deliveries[i], p_workers[i], p_until[i], p_leases[i]
+            v->>0, v->>1, (v->>2)::integer, v->>3, v->>4, v->>5, v->>6, v->>7,
+            (v->>8)::double precision, (v->>9)::double precision, v->>10, v->>11, v->>12,
+            (v->>13)::double precision, (v->>14)::integer
         ) AS e;
     END LOOP;
 END
