@@ -233,8 +233,11 @@ async def _bounded(n: int, concurrency: int, one: Callable[[int], Awaitable[None
     await asyncio.gather(*(lane() for _ in range(concurrency)))
 
 
-async def _wait(tally: common.Tally, n: int, workers: WorkerSet, timeout: float) -> None:
-    await asyncio.to_thread(tally.wait, n, time.monotonic() + timeout, workers.procs.check)
+async def _wait(
+    tally: common.Tally, n: int, workers: WorkerSet, timeout: float, label: str = ""
+) -> None:
+    deadline = time.monotonic() + timeout
+    await asyncio.to_thread(tally.wait, n, deadline, workers.procs.check, label)
 
 
 async def measure(
@@ -258,8 +261,11 @@ async def measure(
         common.log(f"[{system.name}] drain: {workers} worker process(es)")
         drain_start = time.time()
         pool.start(system.worker_command(url), workers)
+        drain_sampler = LoadSampler(url, pool.pids)
+        drain_sampler.start()
         drain = common.Tally(records, "ingest")
-        await _wait(drain, n, pool, args.timeout)
+        await _wait(drain, n, pool, args.timeout, "drain")
+        drain_load = drain_sampler.stop()
 
         common.log(f"[{system.name}] e2e: {n} jobs, workers running")
         sampler = LoadSampler(url, pool.pids)
@@ -313,6 +319,7 @@ async def measure(
         "peak_rss_mb_per_worker": round(rss, 1),
         "duplicates": drain.duplicates + e2e.duplicates + latency.duplicates,
         "e2e_load": load,
+        "drain_load": drain_load,
     }
 
 

@@ -212,27 +212,29 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
         f"'us ÷ peer': interlock with {args.peer_workers} worker process(es), end-to-end "
         "events/s, divided by the peer's (same worker count)."
     )
-    print(
-        "\nDuring the end-to-end phase (CPU in % of one core; the machine has "
-        f"{results[0].get('e2e_load', {}).get('machine_cpu_capacity_pct', '?')} %):"
-    )
-    header = (
-        f"{'system':<16}{'workers':>8}{'e2e/s':>9}{'postgres':>10}{'workers':>9}"
-        f"{'producer':>10}{'machine':>9}{'active':>8}  top waits of active sessions"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in results:
-        load = r.get("e2e_load")
-        if not load:
-            continue
-        waits = ", ".join(f"{k} {v}" for k, v in load["top_waits"][:3])
-        print(
-            f"{r['name']:<16}{r['workers']:>8}{r['e2e_events_per_s']:>9,.0f}"
-            f"{load['postgres_cpu_pct']:>10}{load['workers_cpu_pct']:>9}"
-            f"{load['producer_cpu_pct']:>10}{load['machine_cpu_pct']:>9}"
-            f"{load['active_sessions_avg']:>8}  {waits}"
+    capacity = results[0].get("e2e_load", {}).get("machine_cpu_capacity_pct", "?")
+    for phase, title, rate in (
+        ("drain", "draining the backlog (workers and PostgreSQL only)", "drain_events_per_s"),
+        ("e2e", "the end-to-end phase", "e2e_events_per_s"),
+    ):
+        print(f"\nDuring {title} (CPU in % of one core; the machine has {capacity} %):")
+        header = (
+            f"{'system':<16}{'workers':>8}{phase + '/s':>9}{'postgres':>10}{'workers':>9}"
+            f"{'producer':>10}{'machine':>9}{'active':>8}  top waits of active sessions"
         )
+        print(header)
+        print("-" * len(header))
+        for r in results:
+            load = r.get(f"{phase}_load")
+            if not load:
+                continue
+            waits = ", ".join(f"{k} {v}" for k, v in load["top_waits"][:3])
+            print(
+                f"{r['name']:<16}{r['workers']:>8}{r[rate]:>9,.0f}"
+                f"{load['postgres_cpu_pct']:>10}{load['workers_cpu_pct']:>9}"
+                f"{load['producer_cpu_pct']:>10}{load['machine_cpu_pct']:>9}"
+                f"{load['active_sessions_avg']:>8}  {waits}"
+            )
     print("'active': sessions of the benchmark's database in state active, on average.")
     for r in results:
         if "guarantees" in r:

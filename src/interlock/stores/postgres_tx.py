@@ -179,16 +179,18 @@ def settle_call(o: Outcome, worker: str, chain: bool, now: float, lease: float) 
     ):
         # The common outcome: the writer may settle a batch of these in one statement.
         item = (
-            o.delivery_id,
-            o.fence,
-            o.flow,
-            o.lane,
-            o.started_at,
-            o.finished_at,
-            o.number,
-            o.chain,
-            params[22],  # checkpoints, JSON
-            params[25],  # connector calls, JSON
+            {
+                "id": o.delivery_id,
+                "fence": o.fence,
+                "flow": o.flow,
+                "lane": o.lane,
+                "started": o.started_at,
+                "finished": o.finished_at,
+                "number": o.number,
+                "chain": o.chain,
+                "steps": params[22],  # JSON text
+                "calls": params[25],  # JSON text
+            },
             now,
             worker,
             chain,
@@ -201,9 +203,9 @@ def settle_call(o: Outcome, worker: str, chain: bool, now: float, lease: float) 
 def _settle_succeeded(items: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
     """One statement for many succeeded outcomes (see interlock_settle_succeeded); every
     item has the same worker, chain and lease (the batch key)."""
-    columns = [list(column) for column in zip(*items, strict=True)]
-    _, _, _, _, _, _, _, _, _, _, _, worker, chain, lease = items[0]
-    return Q["settle-succeeded"], (*columns[:10], worker, chain, max(columns[10]), lease)
+    _, _, worker, chain, lease = items[0]
+    rows = orjson.dumps([item[0] for item in items]).decode()
+    return Q["settle-succeeded"], (rows, worker, chain, max(item[1] for item in items), lease)
 
 
 def record_steps_call(delivery_id: int, fence: int, steps: list[tuple[str, bytes, float]]) -> Call:

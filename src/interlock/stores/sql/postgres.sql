@@ -18,9 +18,7 @@ SELECT * FROM interlock_settle(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %
                                %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
 
 -- name: settle-succeeded
-SELECT * FROM interlock_settle_succeeded(
-    %s::bigint[], %s::integer[], %s::text[], %s::text[], %s::float8[], %s::float8[],
-    %s::integer[], %s::integer[], %s::text[], %s::text[], %s, %s, %s, %s);
+SELECT * FROM interlock_settle_succeeded(%s, %s, %s, %s, %s);
 
 -- name: record-steps
 SELECT interlock_record_steps(%s, %s, %s, %s, %s);

@@ -9,21 +9,39 @@
 -- (p_chain) or made claimable, or the lane closed. The lanes must be distinct (the writer
 -- merges only such calls). One row per input, in input order: ok = the outcome landed,
 -- and the chained delivery, if any.
+CREATE TYPE interlock_settle_item AS (
+    id       bigint,
+    fence    integer,
+    flow     text,
+    lane     text,
+    started  double precision,
+    finished double precision,
+    number   integer,
+    chain    integer,
+    steps    text,  -- JSON [[name, result JSON, recorded at], ...] or null
+    calls    text   -- JSON list of the run's connector calls, or null
+);
+
+-- p_items: a JSON array of interlock_settle_item objects (one text: much cheaper for the
+-- client to send than ten arrays).
 CREATE FUNCTION interlock_settle_succeeded(
-    p_ids bigint[], p_fences integer[], p_flows text[], p_lanes text[],
-    p_started double precision[], p_finished double precision[], p_numbers integer[],
-    p_attempt_chains integer[], p_steps text[], p_calls text[],
-    p_worker text, p_chain boolean, p_now double precision, p_lease double precision
+    p_items text, p_worker text, p_chain boolean, p_now double precision,
+    p_lease double precision
 ) RETURNS SETOF interlock_claimed LANGUAGE plpgsql AS $$
 DECLARE
+    v_items interlock_settle_item[];
     v_done bigint[];
     v_next bigint[];
 BEGIN
+    SELECT array_agg(x ORDER BY x_n) INTO v_items
+    FROM json_populate_recordset(null::interlock_settle_item, p_items::json)
+         WITH ORDINALITY AS x(id, fence, flow, lane, started, finished, number, chain, steps,
+                              calls, x_n);
     WITH done AS (
         UPDATE deliveries d
         SET status = 'succeeded', due_at = NULL, worker = NULL, finished_at = u.finished,
             runs = d.runs + 1, error_class = NULL, reason = NULL, context = NULL, blocking = 0
-        FROM unnest(p_ids, p_fences, p_finished) AS u(id, fence, finished)
+        FROM unnest(v_items) AS u
         WHERE d.id = u.id AND d.fence = u.fence AND d.status = 'running'
         RETURNING d.id
     )
@@ -32,7 +50,7 @@ BEGIN
         -- The fenced update succeeded, so these checkpoints belong to the lease holders.
         INSERT INTO steps (delivery_id, name, result, recorded_at)
         SELECT u.id, s.value->>0, s.value->>1, (s.value->>2)::double precision
-        FROM unnest(p_ids, p_steps) AS u(id, steps)
+        FROM unnest(v_items) AS u
         JOIN unnest(v_done) AS k(id) ON k.id = u.id
         CROSS JOIN LATERAL json_array_elements(u.steps::json) AS s
         WHERE u.steps IS NOT NULL
@@ -40,20 +58,19 @@ BEGIN
         INSERT INTO attempts (delivery_id, number, chain, worker, started_at, finished_at,
                               outcome, calls)
         SELECT u.id, u.number, u.chain, p_worker, u.started, u.finished, 'succeeded', u.calls
-        FROM unnest(p_ids, p_numbers, p_attempt_chains, p_started, p_finished, p_calls)
-             AS u(id, number, chain, started, finished, calls)
+        FROM unnest(v_items) AS u
         JOIN unnest(v_done) AS k(id) ON k.id = u.id;
         -- Wait for emits holding these lanes (FOR KEY SHARE), so the next delivery they
         -- queued is seen; in (flow, lane) order, as every writer takes lane locks.
         PERFORM 1 FROM lanes l
         WHERE (l.flow, l.lane) IN (
-            SELECT u.flow, u.lane FROM unnest(p_ids, p_flows, p_lanes) AS u(id, flow, lane)
+            SELECT u.flow, u.lane FROM unnest(v_items) AS u
             JOIN unnest(v_done) AS k(id) ON k.id = u.id
         )
         ORDER BY l.flow, l.lane
         FOR UPDATE;
         WITH landed AS (
-            SELECT u.flow, u.lane FROM unnest(p_ids, p_flows, p_lanes) AS u(id, flow, lane)
+            SELECT u.flow, u.lane FROM unnest(v_items) AS u
             JOIN unnest(v_done) AS k(id) ON k.id = u.id
         ), nxt AS MATERIALIZED (
             SELECT x.flow, x.lane, (
@@ -85,7 +102,8 @@ BEGIN
            c.first_attempt_at, c.steps, c.seq, c.event_id, c.type, c.version, c.source,
            c.subject, c.idempotency_key, c.correlation_id, c.causation_id, c.occurred_at,
            c.received_at, c.data
-    FROM unnest(p_ids, p_flows, p_lanes) WITH ORDINALITY AS u(id, flow, lane, n)
+    FROM unnest(v_items) WITH ORDINALITY AS u(id, fence, flow, lane, started, finished, number,
+                                              chain, steps, calls, n)
     LEFT JOIN unnest(v_done) AS k(id) ON k.id = u.id
     LEFT JOIN interlock_claimed_of(coalesce(v_next, '{}')) AS c
            ON k.id IS NOT NULL AND c.flow = u.flow AND c.lane = u.lane
