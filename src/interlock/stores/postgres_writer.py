@@ -33,10 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import structlog
 from psycopg import AsyncConnection, pq
 
 from interlock.errors import StoreError, StoreUnavailable
 
+log = structlog.get_logger("interlock.store")
 Rows = list[tuple[Any, ...]]
 Then = Callable[[AsyncConnection[Any], Rows], Awaitable[Any]]
 
@@ -111,6 +113,7 @@ class PgWriter:
         self.operations = 0
         self.reconnects = 0
         self.merged = 0  # calls that ran as part of a merged statement
+        self.split = 0  # batches whose statement failed, retried one call per transaction
 
     @property
     def backlog(self) -> int:
@@ -186,6 +189,8 @@ class PgWriter:
                     deadlocks += 1  # a deadlock or serialization failure: all of it again
                     continue
                 if len(batch) > 1:
+                    self.split += 1
+                    log.warning("store.batch_split", calls=len(batch), error=str(exc).strip()[:500])
                     for item in batch:
                         await self._commit([item])
                     return

@@ -33,10 +33,14 @@ DECLARE
     v_done bigint[];
     v_next bigint[];
 BEGIN
-    SELECT array_agg(x ORDER BY x_n) INTO v_items
+    SELECT array_agg(
+               ROW(x.id, x.fence, x.flow, x.lane, x.started, x.finished, x.number, x.chain,
+                   x.steps, x.calls)::interlock_settle_item
+               ORDER BY x.n)
+    INTO v_items
     FROM json_populate_recordset(null::interlock_settle_item, p_items::json)
          WITH ORDINALITY AS x(id, fence, flow, lane, started, finished, number, chain, steps,
-                              calls, x_n);
+                              calls, n);
     WITH done AS (
         UPDATE deliveries d
         SET status = 'succeeded', due_at = NULL, worker = NULL, finished_at = u.finished,
