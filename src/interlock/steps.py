@@ -350,9 +350,9 @@ class Context:
 
     def record_call(self, record: CallRecord, at: float) -> None:
         """Keep a connector call that started ``at`` for the trace, with the step making it
-        (the worker stores
-        the run's calls with its attempt). The first ``MAX_CALLS_PER_ATTEMPT`` are kept; the
-        rest are counted in a ``trace.calls_dropped`` warning."""
+        (the worker stores the run's calls with its attempt). The first
+        ``MAX_CALLS_PER_ATTEMPT`` are kept; the rest are counted in a
+        ``trace.calls_dropped`` warning."""
         if len(self.calls) >= MAX_CALLS_PER_ATTEMPT:
             self.calls_dropped += 1
             return

@@ -12,10 +12,10 @@ batch is then retried one call per transaction so the others still land. A
 deadlock with another process is retried whole.
 
 Calls that say how (:class:`Batchable`) run many at a time: consecutive calls of one
-kind, each on a lane of its own, become one statement over arrays (a batch of
-succeeded outcomes is one UPDATE, not one per delivery), whose rows go back to each
-caller as if it had run alone. Should that statement fail, the retry one call per
-transaction runs each alone.
+kind (settles: each on a lane of its own) become one statement over all their items
+(a batch of succeeded outcomes is one UPDATE, not one per delivery), whose rows go
+back to each caller as if it had run alone. Should that statement fail, the retry
+one call per transaction runs each alone (and ``store.batch_split`` is logged).
 
 Connection loss is survived: the writer reconnects with backoff. A batch that
 failed before its COMMIT was sent is run again on the new connection (nothing of it
@@ -57,9 +57,12 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Batchable:
-    """How a :class:`Call` runs merged with others of its kind: consecutive calls with
-    equal ``key`` (on distinct lanes, unless ``distinct_lanes`` is off) become one statement, ``build([item, ...])`` -> (sql, params),
-    which returns one row per item, in order, shaped as the call's own statement's row."""
+    """How a :class:`Call` runs merged with others of its kind.
+
+    Consecutive calls with equal ``key`` (on distinct lanes, unless ``distinct_lanes``
+    is off) become one statement, ``build([item, ...]) -> (sql, params)``, which must
+    return one row per item, in order, shaped as the call's own statement's row.
+    """
 
     key: Hashable
     item: tuple[Any, ...]
@@ -190,7 +193,14 @@ class PgWriter:
                     continue
                 if len(batch) > 1:
                     self.split += 1
-                    log.warning("store.batch_split", calls=len(batch), error=str(exc).strip()[:500])
+                    # No message: it may quote the data; the caller whose call fails
+                    # alone gets it.
+                    log.warning(
+                        "store.batch_split",
+                        calls=len(batch),
+                        error=type(exc).__name__,
+                        sqlstate=exc.sqlstate,
+                    )
                     for item in batch:
                         await self._commit([item])
                     return

@@ -4,7 +4,7 @@
 -- The common outcome, a run that succeeded, for a whole group-commit batch in one call:
 -- one UPDATE, one INSERT of checkpoints and one of attempts for all of them, then their
 -- lanes advanced together. Same effect, item by item, as interlock_settle with
--- p_kind = 'succeeded' (see 0008): fenced by p_fences, the checkpoints and attempt
+-- p_kind = 'succeeded' (see 0008): fenced by each item's fence, the checkpoints and attempt
 -- stored only for the outcomes that landed, each lane's next delivery leased to p_worker
 -- (p_chain) or made claimable, or the lane closed. The lanes must be distinct (the writer
 -- merges only such calls). One row per input, in input order: ok = the outcome landed,
