@@ -2,7 +2,7 @@
 
 Replay and discard of dead letters, tokens, secrets, locks, rate-limit permits,
 breakers and connection health: each in the caller's group-commit transaction,
-with the same meaning as in ``sqlite_tx.py``.
+with the same meaning as in ``sqlite_tx.py`` and ``sqlite_admin_tx.py``.
 """
 
 from __future__ import annotations

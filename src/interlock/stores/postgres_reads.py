@@ -22,8 +22,8 @@ from interlock.stores.base import (
     StepRow,
     Trace,
 )
+from interlock.stores.rows import attempt_of, audit_of, delivery_of, event_of
 from interlock.stores.sql import queries
-from interlock.stores.sqlite_tx import _attempt, _audit, _delivery, _event
 from interlock.tokens import TokenRow, digest, role_of, well_formed
 
 Q = queries("postgres")
@@ -43,7 +43,7 @@ class PostgresReads:
         rows = self._read(Q["event-columns"] + " WHERE id = %s", (event_id,))
         if not rows:
             raise NotFound(f"no event with id {event_id!r}")
-        return _event(rows[0])
+        return event_of(rows[0])
 
     def list_events(
         self,
@@ -68,17 +68,17 @@ class PostgresReads:
             where.append("(subject = %s OR subject LIKE %s ESCAPE '\\')")
             args.extend((subject, _any_prefix(subject)))
         sql = Q["event-columns"] + _joined(where) + " ORDER BY seq DESC LIMIT %s"
-        return [_event(r) for r in self._read(sql, [*args, limit])]
+        return [event_of(r) for r in self._read(sql, [*args, limit])]
 
     def get_delivery(self, delivery_id: int) -> DeliveryRow:
         rows = self._read(Q["delivery-columns"] + " WHERE d.id = %s", (delivery_id,))
         if not rows:
             raise NotFound(f"no delivery with id {delivery_id}")
-        return _delivery(rows[0])
+        return delivery_of(rows[0])
 
     def deliveries_of(self, event_seqs: list[int]) -> list[DeliveryRow]:
         sql = Q["delivery-columns"] + " WHERE d.event_seq = ANY(%s) ORDER BY d.event_seq, d.id"
-        return [_delivery(r) for r in self._read(sql, (event_seqs,))]
+        return [delivery_of(r) for r in self._read(sql, (event_seqs,))]
 
     def trace(self, query: str) -> Trace:
         """Events matching an event id, a subject (``invoice:in_1`` or ``in_1``) or a
@@ -102,10 +102,10 @@ class PostgresReads:
                 rows = [*rows, *matches]
         seen: dict[str, Event] = {}
         for row in rows:
-            seen[row[1]] = _event(row)
+            seen[row[1]] = event_of(row)
         for correlation in sorted({r[7] for r in rows}):
             for row in self._read(Q["events-by-correlation"], (correlation,)):
-                seen.setdefault(row[1], _event(row))
+                seen.setdefault(row[1], event_of(row))
         events = sorted(seen.values(), key=lambda e: e.seq)
         deliveries = self.deliveries_of([e.seq for e in events])
         ids = [d.id for d in deliveries]
@@ -114,7 +114,7 @@ class PostgresReads:
         audit: list[AuditRow] = []
         if ids:
             by_delivery = {d: i for i, d in enumerate(ids)}
-            attempts = [_attempt(r) for r in self._read(Q["attempts-of"], (ids,))]
+            attempts = [attempt_of(r) for r in self._read(Q["attempts-of"], (ids,))]
             attempts.sort(key=lambda a: by_delivery[a.delivery_id])
             steps = [
                 StepRow(r[0], r[1], orjson.loads(r[2]), r[3])
@@ -122,7 +122,7 @@ class PostgresReads:
             ]
             steps.sort(key=lambda s: by_delivery[s.delivery_id])
             targets = [f"delivery:{d}" for d in ids]
-            audit = [_audit(r) for r in self._read(Q["audit-for-targets"], (targets,))]
+            audit = [audit_of(r) for r in self._read(Q["audit-for-targets"], (targets,))]
             audit.sort(key=lambda a: (by_delivery[int(a.target.split(":")[1])], a.id))
         return Trace(events, deliveries, attempts, steps, audit)
 
@@ -137,7 +137,7 @@ class PostgresReads:
             where.append("d.id = ANY(%s)")
             args.append(list(selection.ids))
         sql = Q["delivery-columns"] + _joined(where) + " ORDER BY d.id LIMIT %s"
-        return [_delivery(r) for r in self._read(sql, [*args, selection.limit])]
+        return [delivery_of(r) for r in self._read(sql, [*args, selection.limit])]
 
     def list_deliveries(
         self,
@@ -152,7 +152,7 @@ class PostgresReads:
             ("d.status = %s", status), ("d.flow = %s", flow), ("d.id < %s", before_id)
         )
         sql = Q["delivery-columns"] + _joined(where) + " ORDER BY d.id DESC LIMIT %s"
-        return [_delivery(r) for r in self._read(sql, [*args, limit])]
+        return [delivery_of(r) for r in self._read(sql, [*args, limit])]
 
     def list_audit(
         self,
@@ -173,7 +173,7 @@ class PostgresReads:
             ("id < %s", before_id),
         )
         sql = Q["audit-columns"] + _joined(where) + " ORDER BY id DESC LIMIT %s"
-        return [_audit(r) for r in self._read(sql, [*args, limit])]
+        return [audit_of(r) for r in self._read(sql, [*args, limit])]
 
     def token_for(self, token: str) -> TokenRow | None:
         """The live token that ``token`` is, if any (looked up by its hash, never stored)."""

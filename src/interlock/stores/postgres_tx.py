@@ -17,8 +17,8 @@ from interlock.errors import LeaseLost
 from interlock.events import Event
 from interlock.stores.base import Claimed, EmitResult, NewEvent, Outcome, WaitSpec
 from interlock.stores.postgres_writer import Batchable, Call, Rows
+from interlock.stores.rows import event_of, matches
 from interlock.stores.sql import queries
-from interlock.stores.sqlite_tx import _event, _matches
 
 Q = queries("postgres")
 Conn = AsyncConnection[Any]
@@ -80,7 +80,7 @@ async def _wake_waiters(conn: Conn, ev: Event, data_json: bytes) -> int:
     woke = 0
     cur = await conn.execute(Q["waits-for-type"], (ev.type,))
     for delivery_id, step, match_json in await cur.fetchall():
-        if _matches(ev, orjson.loads(match_json)):
+        if matches(ev, orjson.loads(match_json)):
             await _wake(conn, delivery_id, step, ev, ev.received_at)
             woke += 1
     return woke
@@ -104,8 +104,8 @@ async def _catch_up_wait(conn: Conn, delivery_id: int, wait: WaitSpec, now: floa
     cur = await conn.execute(Q["events-of-type-since"], (wait.event_type, wait.since))
     found: Event | None = None
     for row in await cur.fetchall():
-        ev = _event(row)
-        if _matches(ev, wait.match):
+        ev = event_of(row)
+        if matches(ev, wait.match):
             found = ev
     if found is not None:
         await _wake(conn, delivery_id, wait.step, found, now)
@@ -114,7 +114,7 @@ async def _catch_up_wait(conn: Conn, delivery_id: int, wait: WaitSpec, now: floa
 def claimed_of(row: Any) -> Claimed:
     steps = {} if row[9] is None else orjson.loads(row[9])
     return Claimed(
-        row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], _event(row[10:]), steps
+        row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], event_of(row[10:]), steps
     )
 
 

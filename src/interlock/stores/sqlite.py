@@ -38,22 +38,18 @@ from interlock.stores.base import (
     Trace,
 )
 from interlock.stores.retention_sql import prune_sqlite
+from interlock.stores.rows import attempt_of, audit_of, delivery_of, event_of
 from interlock.stores.sql import migrations
 from interlock.stores.sqlite_admin import SqliteAdmin
+from interlock.stores.sqlite_admin_tx import _lease_permits, _pause_permits
 from interlock.stores.sqlite_analytics import SqliteAnalytics
 from interlock.stores.sqlite_contracts import SqliteContracts
 from interlock.stores.sqlite_tx import (
     Q,
-    _attempt,
-    _audit,
     _claim,
-    _delivery,
     _discard,
     _emit,
-    _event,
     _heartbeat,
-    _lease_permits,
-    _pause_permits,
     _record_steps,
     _replay,
     _settle,
@@ -253,7 +249,7 @@ class SqliteStore(SqliteAdmin, SqliteContracts, SqliteAnalytics):
         rows = self._read(Q["event-by-id"], (event_id,))
         if not rows:
             raise NotFound(f"no event with id {event_id!r}")
-        return _event(rows[0])
+        return event_of(rows[0])
 
     def list_events(
         self,
@@ -286,13 +282,13 @@ class SqliteStore(SqliteAdmin, SqliteContracts, SqliteAnalytics):
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC LIMIT ?"
-        return [_event(r) for r in self._read(sql, [*args, limit])]
+        return [event_of(r) for r in self._read(sql, [*args, limit])]
 
     def get_delivery(self, delivery_id: int) -> DeliveryRow:
         rows = self._read(Q["delivery-columns"] + " WHERE d.id = ?", (delivery_id,))
         if not rows:
             raise NotFound(f"no delivery with id {delivery_id}")
-        return _delivery(rows[0])
+        return delivery_of(rows[0])
 
     def deliveries_of(self, event_seqs: list[int]) -> list[DeliveryRow]:
         out: list[DeliveryRow] = []
@@ -300,7 +296,7 @@ class SqliteStore(SqliteAdmin, SqliteContracts, SqliteAnalytics):
             rows = self._read(
                 Q["delivery-columns"] + " WHERE d.event_seq = ? ORDER BY d.id", (seq,)
             )
-            out.extend(_delivery(r) for r in rows)
+            out.extend(delivery_of(r) for r in rows)
         return out
 
     def trace(self, query: str) -> Trace:
@@ -326,23 +322,23 @@ class SqliteStore(SqliteAdmin, SqliteContracts, SqliteAnalytics):
         seen: dict[str, Event] = {}
         correlations = {r[7] for r in rows}
         for row in rows:
-            seen[row[1]] = _event(row)
+            seen[row[1]] = event_of(row)
         for correlation in sorted(correlations):
             for row in self._read(Q["events-by-correlation"], (correlation,)):
-                seen.setdefault(row[1], _event(row))
+                seen.setdefault(row[1], event_of(row))
         events = sorted(seen.values(), key=lambda e: e.seq)
         deliveries = self.deliveries_of([e.seq for e in events])
         attempts: list[AttemptRow] = []
         steps: list[StepRow] = []
         audit: list[AuditRow] = []
         for d in deliveries:
-            attempts.extend(_attempt(r) for r in self._read(Q["attempts-of"], (d.id,)))
+            attempts.extend(attempt_of(r) for r in self._read(Q["attempts-of"], (d.id,)))
             steps.extend(
                 StepRow(r[0], r[1], orjson.loads(r[2]), r[3])
                 for r in self._read(Q["step-rows-of"], (d.id,))
             )
             audit.extend(
-                _audit(r) for r in self._read(Q["audit-for-target"], (f"delivery:{d.id}",))
+                audit_of(r) for r in self._read(Q["audit-for-target"], (f"delivery:{d.id}",))
             )
         return Trace(events, deliveries, attempts, steps, audit)
 
@@ -362,7 +358,7 @@ class SqliteStore(SqliteAdmin, SqliteContracts, SqliteAnalytics):
             where.append("d.error_class = ?")
             args.append(selection.error_class)
         sql = Q["delivery-columns"] + " WHERE " + " AND ".join(where) + " ORDER BY d.id LIMIT ?"
-        return [_delivery(r) for r in self._read(sql, [*args, selection.limit])]
+        return [delivery_of(r) for r in self._read(sql, [*args, selection.limit])]
 
     def list_deliveries(
         self,
@@ -387,7 +383,7 @@ class SqliteStore(SqliteAdmin, SqliteContracts, SqliteAnalytics):
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY d.id DESC LIMIT ?"
-        return [_delivery(r) for r in self._read(sql, [*args, limit])]
+        return [delivery_of(r) for r in self._read(sql, [*args, limit])]
 
     def list_audit(
         self,
@@ -416,7 +412,7 @@ class SqliteStore(SqliteAdmin, SqliteContracts, SqliteAnalytics):
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
-        return [_audit(r) for r in self._read(sql, [*args, limit])]
+        return [audit_of(r) for r in self._read(sql, [*args, limit])]
 
     def stats(self, now: float) -> Stats:
         events = int(self._read(Q["count-events"])[0][0])

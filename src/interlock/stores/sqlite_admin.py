@@ -9,8 +9,7 @@ from typing import Any
 
 from interlock.errors import NotFound
 from interlock.stores.base import ConnectorState, PermitGrant, SecretInfo, SecretValue
-from interlock.stores.sqlite_tx import (
-    Q,
+from interlock.stores.sqlite_admin_tx import (
     _breaker_trial,
     _close_breaker,
     _create_token,
@@ -24,6 +23,7 @@ from interlock.stores.sqlite_tx import (
     _set_connection,
     _take_lock,
 )
+from interlock.stores.sqlite_tx import Q
 from interlock.stores.writer import GroupCommitWriter, LoopWriter
 from interlock.tokens import (
     NewToken,

@@ -1,4 +1,4 @@
-"""What the SQLite store does inside one group-commit transaction, and row mapping.
+"""What the SQLite store does with events and deliveries inside one group-commit transaction.
 
 Every function here takes the writer's connection, runs in an open
 ``BEGIN IMMEDIATE`` transaction, and reports an expected refusal (a lost
@@ -13,20 +13,16 @@ from typing import Any
 
 import orjson
 
-from interlock.errors import ConfigurationError, LeaseLost, StoreCorrupt
+from interlock.errors import LeaseLost, StoreCorrupt
 from interlock.events import Event
 from interlock.stores.base import (
-    AttemptRow,
-    AuditRow,
     Claimed,
-    DeliveryRow,
     EmitResult,
     NewEvent,
     Outcome,
-    PermitGrant,
     WaitSpec,
-    take_permits,
 )
+from interlock.stores.rows import event_of, matches
 from interlock.stores.sql import migrations, queries
 
 Q = queries("sqlite")
@@ -155,7 +151,7 @@ def _emit(conn: sqlite3.Connection, items: list[NewEvent]) -> list[EmitResult]:
 def _wake_waiters(conn: sqlite3.Connection, ev: Event, data_json: bytes) -> int:
     woke = 0
     for delivery_id, step, match_json in conn.execute(Q["waits-for-type"], (ev.type,)).fetchall():
-        if _matches(ev, orjson.loads(match_json)):
+        if matches(ev, orjson.loads(match_json)):
             _wake(conn, delivery_id, step, ev, ev.received_at)
             woke += 1
     return woke
@@ -168,17 +164,13 @@ def _catch_up_wait(conn: sqlite3.Connection, delivery_id: int, wait: WaitSpec, n
         return
     found: Event | None = None
     for row in conn.execute(Q["events-of-type-newest-first"], (wait.event_type,)):
-        ev = _event(row)
+        ev = event_of(row)
         if ev.received_at < wait.since:
             break
-        if _matches(ev, wait.match):
+        if matches(ev, wait.match):
             found = ev
     if found is not None:
         _wake(conn, delivery_id, wait.step, found, now)
-
-
-def _matches(ev: Event, match: dict[str, Any]) -> bool:
-    return all(_lookup(ev.data, path) == value for path, value in match.items())
 
 
 def _wake(conn: sqlite3.Connection, delivery_id: int, step: str, ev: Event, due: float) -> None:
@@ -186,17 +178,6 @@ def _wake(conn: sqlite3.Connection, delivery_id: int, step: str, ev: Event, due:
     conn.execute(Q["insert-step"], (delivery_id, step, orjson.dumps(payload).decode(), due))
     conn.execute(Q["delete-wait"], (delivery_id,))
     conn.execute(Q["wake-waiter"], (due, delivery_id))
-
-
-def _lookup(data: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return _MISSING
-        data = data[part]
-    return data
-
-
-_MISSING = object()
 
 
 def _claim(
@@ -251,7 +232,7 @@ def _lease(
 
 def _claimed(conn: sqlite3.Connection, row: Any) -> Claimed:
     (did, flow, lane, fence, attempts, runs, chain, first_attempt_at) = row[:8]
-    event = _event(row[8:])
+    event = event_of(row[8:])
     # A delivery never leased before has no steps yet: skip the lookup on the hot path.
     # (A released run counts no run but may have checkpointed steps: the fence tells.)
     steps = (
@@ -472,187 +453,3 @@ def _discard(
         _audited(conn, now, actor, "dlq.discard", delivery_id, reason, flow)
         done.append(delivery_id)
     return done
-
-
-def _create_token(
-    conn: sqlite3.Connection, token_id: str, name: str, role: str, hash: str, actor: str, now: float
-) -> ConfigurationError | None:
-    if conn.execute(Q["live-token-named"], (name,)).fetchone() is not None:
-        return ConfigurationError(
-            f"a live token named {name!r} exists already; revoke it first or pick another name"
-        )
-    conn.execute(Q["insert-token"], (token_id, name, role, hash, now, actor))
-    detail = orjson.dumps({"name": name, "role": role}).decode()
-    conn.execute(Q["insert-audit"], (now, actor, "token.create", f"token:{token_id}", "", detail))
-    return None
-
-
-def _revoke_token(
-    conn: sqlite3.Connection, which: str, actor: str, reason: str, now: float
-) -> tuple[str, str, str] | None:
-    row = conn.execute(Q["revoke-token"], (now, actor, which, which)).fetchone()
-    if row is None:
-        return None
-    token_id, name, role = row
-    detail = orjson.dumps({"name": name, "role": role}).decode()
-    conn.execute(
-        Q["insert-audit"], (now, actor, "token.revoke", f"token:{token_id}", reason, detail)
-    )
-    return str(token_id), str(name), str(role)
-
-
-def _put_secret(
-    conn: sqlite3.Connection,
-    name: str,
-    token: bytes,
-    actor: str,
-    now: float,
-    expires_at: float | None,
-    audited: bool,
-) -> int:
-    version = int(conn.execute(Q["next-secret-version"], (name,)).fetchone()[0])
-    conn.execute(Q["insert-secret"], (name, version, token, now, actor, expires_at))
-    if audited:
-        detail = orjson.dumps({"version": version, "expires_at": expires_at}).decode()
-        conn.execute(Q["insert-audit"], (now, actor, "secret.set", f"secret:{name}", "", detail))
-    return version
-
-
-def _reencrypt_secrets(
-    conn: sqlite3.Connection, rows: list[tuple[str, int, bytes]], actor: str, now: float
-) -> int:
-    for name, version, token in rows:
-        conn.execute(Q["update-secret-value"], (token, name, version))
-    detail = orjson.dumps({"values": len(rows)}).decode()
-    conn.execute(Q["insert-audit"], (now, actor, "secret.rotate-key", "secrets", "", detail))
-    return len(rows)
-
-
-def _take_lock(conn: sqlite3.Connection, name: str, holder: str, until: float, now: float) -> bool:
-    return conn.execute(Q["take-lock"], (name, holder, until, now)).fetchone() is not None
-
-
-def _release_lock(conn: sqlite3.Connection, name: str, holder: str) -> None:
-    conn.execute(Q["release-lock"], (name, holder))
-
-
-def _record_audit(
-    conn: sqlite3.Connection,
-    now: float,
-    actor: str,
-    action: str,
-    target: str,
-    reason: str,
-    detail: dict[str, Any],
-) -> None:
-    conn.execute(
-        Q["insert-audit"], (now, actor, action, target, reason, orjson.dumps(detail).decode())
-    )
-
-
-# -- row mapping ------------------------------------------------------------------------------
-
-
-def _event(row: Any) -> Event:
-    return Event(
-        seq=row[0],
-        id=row[1],
-        type=row[2],
-        version=row[3],
-        source=row[4],
-        subject=row[5],
-        idempotency_key=row[6],
-        correlation_id=row[7],
-        causation_id=row[8],
-        occurred_at=row[9],
-        received_at=row[10],
-        data=orjson.loads(row[11]),
-    )
-
-
-def _delivery(row: Any) -> DeliveryRow:
-    return DeliveryRow(
-        id=row[0],
-        event_id=row[1],
-        event_type=row[2],
-        flow=row[3],
-        lane=row[4],
-        status=row[5],
-        attempts=row[6],
-        runs=row[7],
-        chain=row[8],
-        created_at=row[9],
-        due_at=row[10],
-        finished_at=row[11],
-        error_class=row[12],
-        reason=row[13],
-        context=None if row[14] is None else orjson.loads(row[14]),
-        subject=row[15],
-    )
-
-
-def _attempt(row: Any) -> AttemptRow:
-    calls = row[10]
-    return AttemptRow(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-        [] if calls is None else orjson.loads(calls),
-    )
-
-
-def _audit(row: Any) -> AuditRow:
-    return AuditRow(row[0], row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]))
-
-
-# -- connectors: shared rate-limit buckets, breakers and connection health ------------------
-
-
-def _lease_permits(
-    conn: sqlite3.Connection,
-    key: str,
-    want: int,
-    rate: float,
-    burst: float,
-    now: float,
-    horizon: float,
-) -> PermitGrant:
-    row = conn.execute(Q["permits-of"], (key,)).fetchone()
-    tokens, at = (None, now) if row is None else (float(row[0]), float(row[1]))
-    grant, tokens_after, at_after = take_permits(tokens, at, want, rate, burst, now, horizon)
-    conn.execute(Q["save-permits"], (key, tokens_after, at_after))
-    return grant
-
-
-def _pause_permits(conn: sqlite3.Connection, key: str, until: float) -> None:
-    conn.execute(Q["pause-permits"], (key, until))
-
-
-def _open_breaker(conn: sqlite3.Connection, name: str, until: float, now: float) -> None:
-    conn.execute(Q["open-breaker"], (name, until, now))
-
-
-def _breaker_trial(conn: sqlite3.Connection, name: str, until: float, now: float) -> bool:
-    return bool(conn.execute(Q["breaker-trial"], (until, now, name, now)).rowcount)
-
-
-def _close_breaker(conn: sqlite3.Connection, name: str, now: float) -> bool:
-    return bool(conn.execute(Q["close-breaker"], (now, name)).rowcount)
-
-
-def _set_connection(
-    conn: sqlite3.Connection,
-    name: str,
-    status: str,
-    reason: str | None,
-    seed: str | None,
-    now: float,
-) -> None:
-    conn.execute(Q["set-connection"], (name, status, reason, seed, now))
