@@ -128,8 +128,8 @@ class Context:
         self._recorded = dict(claimed.steps)
         self._new_steps = 0
         self._calls: dict[str | None, int] = {}  # mutating connector calls, per step
-        self.calls: list[dict[str, Any]] = []  # connector calls of this run, for the trace
-        self.calls_dropped = 0
+        self._traced: list[dict[str, Any]] = []  # connector calls of this run, for the trace
+        self._untraced = 0  # calls past MAX_CALLS_PER_ATTEMPT
         self._log: Any = None
         self.flow = flow
         self.event: Event = claimed.event
@@ -353,19 +353,19 @@ class Context:
         (the worker stores the run's calls with its attempt). The first
         ``MAX_CALLS_PER_ATTEMPT`` are kept; the rest are counted in a
         ``trace.calls_dropped`` warning."""
-        if len(self.calls) >= MAX_CALLS_PER_ATTEMPT:
-            self.calls_dropped += 1
+        if len(self._traced) >= MAX_CALLS_PER_ATTEMPT:
+            self._untraced += 1
             return
-        self.calls.append(record.as_json(at, current_step.get()))
+        self._traced.append(record.as_json(at, current_step.get()))
 
     def take_calls(self) -> list[dict[str, Any]] | None:
         """The calls of this run for its attempt record (None when it made none)."""
-        if not self.calls:
+        if not self._traced:
             return None
-        calls, self.calls = self.calls, []
-        if self.calls_dropped:
-            self.log.warning("trace.calls_dropped", kept=len(calls), dropped=self.calls_dropped)
-            self.calls_dropped = 0
+        calls, self._traced = self._traced, []
+        if self._untraced:
+            self.log.warning("trace.calls_dropped", kept=len(calls), dropped=self._untraced)
+            self._untraced = 0
         return calls
 
     def call_key(self) -> str:
