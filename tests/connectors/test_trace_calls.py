@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-from typing import Any
 
 import httpx
 import pytest
@@ -15,27 +13,20 @@ import pytest
 from interlock import PII, Context, Contract, Interlock, ResourceNotFound, Retry
 from interlock import steps as steps_module
 from interlock.cli.events import render_trace
-from interlock.connectors import ApiKey, HttpConnector, Timeouts
+from interlock.connectors import Timeouts
 from interlock.dashboard.timeline import build_timeline
 from interlock.gateway.server import server_for
 from interlock.redaction import masked_trace
 from interlock.sandbox import GenericSimulator
 from interlock.testing import drain
 
+from .test_flows import crm_for, step_key
+
 
 class OrderPlaced(Contract, event="order.placed", subject="order_id"):
     order_id: str
     email: PII[str]
     phone: PII[str] = "none"
-
-
-def step_key(event_id: str, flow: str, name: str) -> str:
-    return "il_" + hashlib.sha256(f"{event_id}/{flow}/{name}".encode()).hexdigest()[:40]
-
-
-def crm_for(app: Interlock, generic: GenericSimulator, **options: Any) -> HttpConnector:
-    options.setdefault("auth", ApiKey(secret="generic-key"))
-    return app.connector(HttpConnector("crm", base_url=generic.url, **options))
 
 
 async def test_each_attempt_keeps_its_calls_with_status_duration_key_and_step(

@@ -20,7 +20,13 @@ from interlock.stores.postgres import PostgresStore
 T0 = 1_800_000_000.0
 
 
-def _event(n: int, lane: str) -> NewEvent:
+def _event(
+    n: int,
+    deliveries: tuple[NewDelivery, ...],
+    *,
+    idempotency_key: str | None = None,
+    lease: DirectLease | None = None,
+) -> NewEvent:
     ev = Event(
         id=f"evt_many_{n}",
         type="job.requested",
@@ -30,8 +36,13 @@ def _event(n: int, lane: str) -> NewEvent:
         correlation_id=f"cor_{n}",
         occurred_at=T0 + n,
         received_at=T0 + n,
+        idempotency_key=idempotency_key,
     )
-    return NewEvent(ev, b'{"n": %d}' % n, (NewDelivery("flow", lane),))
+    return NewEvent(ev, b'{"n": %d}' % n, deliveries, lease)
+
+
+def _on(lane: str) -> tuple[NewDelivery, ...]:
+    return (NewDelivery("flow", lane),)
 
 
 def _succeeded(c: Claimed, k: int) -> Outcome:
@@ -75,7 +86,7 @@ async def _scenario(url: str, *, together: bool, chain: bool) -> tuple[list[Any]
     batch; else one by one), with one stale outcome among them."""
     store = PostgresStore(url)
     try:
-        await store.emit([_event(n, LANES[n % len(LANES)]) for n in range(2 * len(LANES))])
+        await store.emit([_event(n, _on(LANES[n % len(LANES)])) for n in range(2 * len(LANES))])
         heads = sorted(await store.claim("w1", 100, T0 + 50, 30.0), key=lambda c: c.delivery_id)
         assert len(heads) == len(LANES)
         outcomes = [_succeeded(c, k) for k, c in enumerate(heads)]
@@ -163,7 +174,7 @@ async def test_a_batch_of_successes_lands_exactly_as_one_by_one(
 async def test_settling_the_last_deliveries_closes_their_lanes(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     try:
-        await store.emit([_event(n, LANES[n]) for n in range(len(LANES))])
+        await store.emit([_event(n, _on(LANES[n])) for n in range(len(LANES))])
         heads = await store.claim("w1", 100, T0 + 50, 30.0)
         assert len(heads) == len(LANES)
         futures = [
@@ -182,26 +193,18 @@ async def test_settling_the_last_deliveries_closes_their_lanes(pg_url: str) -> N
 def _emits() -> list[NewEvent]:
     """Events on repeating lanes, two flows each, a repeated idempotency key, a delivery
     idempotency key seen twice, and direct leases for some."""
-    items = []
-    for n in range(30):
-        ev = Event(
-            id=f"evt_emit_{n}",
-            type="job.requested",
-            version=1,
-            source="api",
-            data={"n": n},
-            correlation_id=f"cor_{n}",
-            occurred_at=T0 + n,
-            received_at=T0 + n,
+    return [
+        _event(
+            n,
+            (
+                NewDelivery("flow", f"k{n % 7}"),
+                NewDelivery("audit", f"k{n % 3}", idem=f"d{n % 20}" if n % 2 else None),
+            ),
             idempotency_key=f"idem-{n % 25}",  # 25..29 repeat 0..4: acknowledged, not stored
+            lease=DirectLease("w1", T0 + 60, 1) if n % 4 == 0 else None,
         )
-        deliveries = (
-            NewDelivery("flow", f"k{n % 7}"),
-            NewDelivery("audit", f"k{n % 3}", idem=f"d{n % 20}" if n % 2 else None),
-        )
-        lease = DirectLease("w1", T0 + 60, 1) if n % 4 == 0 else None
-        items.append(NewEvent(ev, b'{"n": %d}' % n, deliveries, lease))
-    return items
+        for n in range(30)
+    ]
 
 
 async def _emit_scenario(url: str) -> tuple[list[Any], Any, int]:

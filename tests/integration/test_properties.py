@@ -22,6 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -141,6 +142,7 @@ async def _run(stream: list[Plan], attempts: int, on_dead: str, pg_url: str | No
         assert mine == sorted(mine), (key, mine)
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
 @settings(
     max_examples=25,
     deadline=None,
@@ -152,24 +154,9 @@ async def _run(stream: list[Plan], attempts: int, on_dead: str, pg_url: str | No
     on_dead=st.sampled_from(["skip", "block"]),
 )
 def test_order_exactly_once_and_dead_letters_hold_for_random_streams(
-    stream: list[Plan], attempts: int, on_dead: str
+    request: pytest.FixtureRequest, store: str, stream: list[Plan], attempts: int, on_dead: str
 ) -> None:
-    asyncio.run(_run(stream, attempts, on_dead, None))
-
-
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-@given(
-    stream=st.lists(plans, min_size=1, max_size=20),
-    attempts=st.integers(min_value=1, max_value=4),
-    on_dead=st.sampled_from(["skip", "block"]),
-)
-def test_the_same_holds_on_postgres(
-    pg_url: str, stream: list[Plan], attempts: int, on_dead: str
-) -> None:
-    """The same properties on PostgreSQL, where a batch's successes settle in one
-    statement and its emits in one call."""
+    """On PostgreSQL too, where a batch's successes settle in one statement and its emits
+    in one call."""
+    pg_url = request.getfixturevalue("pg_url") if store == "postgres" else None
     asyncio.run(_run(stream, attempts, on_dead, pg_url))

@@ -71,6 +71,9 @@ def audit_of(row: Any) -> AuditRow:
     return AuditRow(row[0], row[1], row[2], row[3], row[4], row[5], orjson.loads(row[6]))
 
 
+_MISSING = object()
+
+
 def matches(ev: Event, match: dict[str, Any]) -> bool:
     """Whether every dotted path of ``match`` has that value in the event's data."""
     return all(_lookup(ev.data, path) == value for path, value in match.items())
@@ -82,6 +85,3 @@ def _lookup(data: Any, path: str) -> Any:
             return _MISSING
         data = data[part]
     return data
-
-
-_MISSING = object()
